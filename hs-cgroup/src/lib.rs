@@ -1,0 +1,1 @@
+//! Create a cgroup, set limits, move into it and chain; stats, kill, freeze, rm

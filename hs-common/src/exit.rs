@@ -1,0 +1,124 @@
+//! Exit codes (docker's) and the one place a tool's failure is printed.
+
+use std::fmt::Display;
+
+use nix::sys::wait::WaitStatus;
+
+/// The tool itself failed (bad input, a syscall refused).
+pub const EXIT_TOOL: i32 = 125;
+/// PROG exists but cannot be executed.
+pub const EXIT_CANNOT_EXEC: i32 = 126;
+/// PROG was not found.
+pub const EXIT_NOT_FOUND: i32 = 127;
+
+/// A failure on its way to `main`: the message (without the `TOOL: error:`
+/// prefix) and the exit code it ends the process with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(code: i32, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A failure of the tool itself: exit 125.
+    pub fn tool(message: impl Display) -> Self {
+        Self::new(EXIT_TOOL, message.to_string())
+    }
+}
+
+impl Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Any library error becomes a tool failure (125) carrying its message, so
+/// `?` works in mains on every typed error.
+impl<E: std::error::Error> From<E> for Failure {
+    fn from(err: E) -> Self {
+        Self::tool(err)
+    }
+}
+
+/// The exit code a shell would report for a child's wait status: its own
+/// code, or 128+N when it died of signal N.
+pub fn exit_code_from_status(status: WaitStatus) -> Option<i32> {
+    match status {
+        WaitStatus::Exited(_, code) => Some(code),
+        WaitStatus::Signaled(_, signal, _) => Some(128 + signal as i32),
+        _ => None,
+    }
+}
+
+/// The same for a raw `wait(2)` status word.
+pub fn exit_code_from_raw(raw: i32) -> i32 {
+    if libc::WIFEXITED(raw) {
+        libc::WEXITSTATUS(raw)
+    } else if libc::WIFSIGNALED(raw) {
+        128 + libc::WTERMSIG(raw)
+    } else {
+        EXIT_TOOL
+    }
+}
+
+/// Runs a tool's main body: on failure prints `TOOL: error: MESSAGE` once on
+/// stderr, reports it on `HS_SYNC_FD` when the tool is part of a chain, and
+/// exits with the failure's code; on success exits with the returned code.
+pub fn run_main(tool: &str, body: impl FnOnce() -> Result<i32, Failure>) -> ! {
+    let code = match body() {
+        Ok(code) => code,
+        Err(failure) => {
+            report_failure(tool, &failure);
+            failure.code
+        }
+    };
+    std::process::exit(code)
+}
+
+/// Prints a failure the one way every tool prints it and tells the chain's
+/// caller, if there is one.
+pub fn report_failure(tool: &str, failure: &Failure) {
+    let line = format!("{tool}: error: {}", failure.message);
+    eprintln!("{line}");
+    crate::sync::report_failure(failure.code, &line);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::signal::Signal;
+    use nix::unistd::Pid;
+
+    #[test]
+    fn exited_status_is_its_own_code() {
+        let status = WaitStatus::Exited(Pid::from_raw(1), 7);
+        assert_eq!(exit_code_from_status(status), Some(7));
+    }
+
+    #[test]
+    fn signaled_status_is_128_plus_signal() {
+        let status = WaitStatus::Signaled(Pid::from_raw(1), Signal::SIGKILL, false);
+        assert_eq!(exit_code_from_status(status), Some(137));
+    }
+
+    #[test]
+    fn raw_status_decodes_exit_and_signal() {
+        assert_eq!(exit_code_from_raw(3 << 8), 3);
+        assert_eq!(exit_code_from_raw(libc::SIGINT), 130);
+    }
+
+    #[test]
+    fn library_errors_become_tool_failures() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        let failure: Failure = io.into();
+        assert_eq!(failure.code, EXIT_TOOL);
+        assert_eq!(failure.message, "gone");
+    }
+}

@@ -1,0 +1,21 @@
+//! Finding the other hs tools: next to this executable first, then PATH.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot find the hs tool {0:?} next to this program or on PATH")]
+pub struct NotFound(pub String);
+
+/// The path of hs tool `name` (e.g. `hs-pty`).
+pub fn sibling(name: &str) -> Result<PathBuf, NotFound> {
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(PathBuf::from))
+    {
+        let candidate = dir.join(name);
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    crate::exec::which(name.as_ref()).ok_or_else(|| NotFound(name.to_string()))
+}

@@ -1,0 +1,31 @@
+//! `HS_TRACE=1`: every tool logs the steps it performs to stderr.
+
+use std::sync::OnceLock;
+
+/// True when `HS_TRACE` is set to something other than empty or `0`.
+pub fn enabled() -> bool {
+    static ENABLED: OnceLock<bool> = OnceLock::new();
+    *ENABLED.get_or_init(|| matches!(std::env::var("HS_TRACE"), Ok(v) if !v.is_empty() && v != "0"))
+}
+
+/// Logs one step as `TOOL[PID]: trace: STEP DETAIL` when tracing is on.
+pub fn log(step: &str, detail: &str) {
+    if enabled() {
+        eprintln!(
+            "{}[{}]: trace: {step} {detail}",
+            tool_name(),
+            std::process::id()
+        );
+    }
+}
+
+fn tool_name() -> String {
+    std::env::args_os()
+        .next()
+        .and_then(|arg0| {
+            std::path::Path::new(&arg0)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "hs".into())
+}

@@ -1,0 +1,1 @@
+//! Image store: import, load, pull, ls, rm, commit, export, lowerdirs

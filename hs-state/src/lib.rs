@@ -1,0 +1,1 @@
+//! Container records under $HS_ROOT: create, get, set, ls, rm, resolve

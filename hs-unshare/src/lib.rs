@@ -1,0 +1,1 @@
+//! New or joined namespaces, PID-1 init, rootfs setup and pivot_root, then chain
