@@ -1,1 +1,3 @@
-//! Container records under $HS_ROOT: create, get, set, ls, rm, resolve
+//! Container records under `$HS_ROOT`: create, get, set, ls, rm, resolve.
+
+pub mod schema;

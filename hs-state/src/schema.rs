@@ -1,0 +1,189 @@
+//! The on-disk schema of a container record: `config.json` (what was asked)
+//! and `state.json` (what happened). hs-state owns it; every other tool
+//! reads and writes records through these types, never by parsing the files.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The schema version written into every file; a newer version on disk is
+/// refused rather than misread.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// What was asked for: written once at create time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    pub version: u32,
+    /// The command as an argv (never a string for a shell to split).
+    pub command: Vec<String>,
+    /// `KEY=VALUE` entries for the command's environment.
+    #[serde(default)]
+    pub env: Vec<String>,
+    #[serde(default)]
+    pub workdir: Option<String>,
+    #[serde(default)]
+    pub hostname: Option<String>,
+    #[serde(default)]
+    pub user: Option<String>,
+    /// What the root filesystem is.
+    pub rootfs: Rootfs,
+    #[serde(default)]
+    pub volumes: Vec<Volume>,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub tty: bool,
+    #[serde(default)]
+    pub interactive: bool,
+    /// `--rm`: remove the container when it exits.
+    #[serde(default)]
+    pub auto_remove: bool,
+    /// Run hs-unshare's PID-1 init (default) or exec the command as PID 1.
+    #[serde(default = "default_true")]
+    pub init: bool,
+    #[serde(default)]
+    pub detach_keys: Option<String>,
+    /// The cgroup parent as given (`/hs`, or relative to the caller's cgroup).
+    #[serde(default)]
+    pub cgroup_parent: Option<String>,
+    pub created: DateTime<Utc>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// The container's root filesystem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Rootfs {
+    /// A copy-on-write mirror of the host's system directories.
+    Host {
+        /// The mirrored top-level dirs, when not hs-overlay's default list.
+        #[serde(default)]
+        dirs: Option<Vec<String>>,
+    },
+    /// A plain rootfs directory used as the overlay's only lower layer.
+    Dir { path: String },
+    /// An image from the store: its reference as given, the resolved image
+    /// id, and its layer dirs top first (so a later `rmi` cannot pull the
+    /// layers from under a stopped container without noticing).
+    Image {
+        reference: String,
+        id: String,
+        #[serde(default)]
+        lowerdirs: Vec<String>,
+    },
+}
+
+/// A bind mount `-v SRC:DST[:ro]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Volume {
+    pub source: String,
+    pub destination: String,
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+/// Resource limits, already validated and in kernel units.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Bytes.
+    #[serde(default)]
+    pub memory: Option<u64>,
+    /// Bytes of memory+swap; -1 is unlimited swap.
+    #[serde(default)]
+    pub memory_swap: Option<i64>,
+    /// Fractional CPUs (`--cpus 0.5`).
+    #[serde(default)]
+    pub cpus: Option<f64>,
+    #[serde(default)]
+    pub cpu_shares: Option<u64>,
+    #[serde(default)]
+    pub cpuset_cpus: Option<String>,
+    #[serde(default)]
+    pub cpuset_mems: Option<String>,
+    #[serde(default)]
+    pub pids_limit: Option<i64>,
+}
+
+/// What the record says about the container's life. Whether it actually
+/// runs is decided by liveness (`Status` from `Record::live_status`), not
+/// by `status` alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub version: u32,
+    pub status: Status,
+    /// Host pid of the container's PID 1 (what `exec` joins, `stop` signals).
+    #[serde(default)]
+    pub init: Option<ProcessRef>,
+    /// The monitor (`hs-pty serve`) holding the container's terminal.
+    #[serde(default)]
+    pub monitor: Option<ProcessRef>,
+    /// Absolute cgroup directory per hierarchy, as hs-cgroup reported them
+    /// (keys: v1 controller lists like `memory` or `cpu,cpuacct`, and
+    /// `unified`).
+    #[serde(default)]
+    pub cgroups: BTreeMap<String, String>,
+    /// None while running, or when the exit was not observed (killed
+    /// monitor, reboot).
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    #[serde(default)]
+    pub started: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub finished: Option<DateTime<Utc>>,
+}
+
+impl State {
+    pub fn new() -> Self {
+        Self {
+            version: SCHEMA_VERSION,
+            status: Status::Created,
+            init: None,
+            monitor: None,
+            cgroups: BTreeMap::new(),
+            exit_code: None,
+            started: None,
+            finished: None,
+        }
+    }
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A process identified by pid and start time (clock ticks after boot from
+/// /proc/PID/stat), so a recycled pid is never mistaken for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessRef {
+    pub pid: i32,
+    pub start_time: u64,
+}
+
+impl ProcessRef {
+    /// The process `pid` as it is now, if it exists.
+    pub fn of(pid: i32) -> Option<Self> {
+        hs_common::proc::stat(pid).map(|s| Self {
+            pid,
+            start_time: s.start_time,
+        })
+    }
+
+    /// Running, not a zombie, and the same process that was recorded.
+    pub fn is_alive(&self) -> bool {
+        hs_common::proc::is_alive(self.pid, self.start_time)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Created,
+    Running,
+    Exited,
+}
