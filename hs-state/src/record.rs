@@ -1,0 +1,181 @@
+//! One container record as read from its directory, the on-disk form of its
+//! two files, and its live status.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, IoContext, Result};
+use crate::schema::{Config, State, Status, SCHEMA_VERSION};
+
+pub const CONFIG_FILE: &str = "config.json";
+pub const STATE_FILE: &str = "state.json";
+
+/// A container record: what was asked (`config`), what happened (`state`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub id: String,
+    pub name: String,
+    pub config: Config,
+    pub state: State,
+    /// `$HS_ROOT/containers/<id>`.
+    pub dir: PathBuf,
+}
+
+impl Record {
+    /// What the container really is now: a record that says running counts
+    /// as running only while its init (or, before the init is known, its
+    /// monitor) is alive, not a zombie, and the recorded process; otherwise
+    /// it exited, with its code unknown unless the monitor recorded it.
+    pub fn live_status(&self) -> Status {
+        match self.state.status {
+            Status::Running if self.is_alive() => Status::Running,
+            Status::Running => Status::Exited,
+            other => other,
+        }
+    }
+
+    fn is_alive(&self) -> bool {
+        match (&self.state.init, &self.state.monitor) {
+            (Some(init), _) => init.is_alive(),
+            (None, Some(monitor)) => monitor.is_alive(),
+            (None, None) => false,
+        }
+    }
+
+    /// The JSON object `get` and `ls` print.
+    pub fn view(&self) -> RecordView<'_> {
+        RecordView {
+            id: &self.id,
+            name: &self.name,
+            status: self.live_status(),
+            dir: &self.dir,
+            config: &self.config,
+            state: &self.state,
+        }
+    }
+}
+
+/// A record with its live status, as printed by `hs-state get` / `ls`.
+#[derive(Debug, Serialize)]
+pub struct RecordView<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    /// The live status (see [`Record::live_status`]), not the recorded one.
+    pub status: Status,
+    pub dir: &'a Path,
+    pub config: &'a Config,
+    pub state: &'a State,
+}
+
+/// A record directory whose files cannot be read or make no sense. It is
+/// listed as such (other records stay usable) and `remove` still deletes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BrokenRecord {
+    pub id: String,
+    pub dir: PathBuf,
+    pub reason: String,
+}
+
+impl From<BrokenRecord> for Error {
+    fn from(broken: BrokenRecord) -> Self {
+        Error::Broken {
+            id: broken.id,
+            reason: broken.reason,
+        }
+    }
+}
+
+/// `config.json` on disk: the config plus the record's identity, so a
+/// record directory describes itself.
+#[derive(Serialize)]
+pub(crate) struct ConfigFileOut<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    #[serde(flatten)]
+    pub config: &'a Config,
+}
+
+#[derive(Deserialize)]
+struct ConfigFileIn {
+    id: String,
+    name: String,
+    #[serde(flatten)]
+    config: Config,
+}
+
+/// Reads the record in `dir` (whose directory name is `id`). A missing
+/// directory is `NotFound`; anything wrong inside it is a `BrokenRecord`.
+pub(crate) fn read(id: &str, dir: PathBuf) -> Result<std::result::Result<Record, BrokenRecord>> {
+    let config_bytes = match std::fs::read(dir.join(CONFIG_FILE)) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !dir.exists() => {
+            return Err(Error::NotFound {
+                reference: id.to_string(),
+            })
+        }
+        Err(e) => return Ok(Err(broken(id, dir, format!("read {CONFIG_FILE}: {e}")))),
+    };
+    let stored: ConfigFileIn = match serde_json::from_slice(&config_bytes) {
+        Ok(stored) => stored,
+        Err(e) => return Ok(Err(broken(id, dir, format!("{CONFIG_FILE}: {e}")))),
+    };
+    if stored.id != id {
+        let reason = format!("{CONFIG_FILE} names another id {}", stored.id);
+        return Ok(Err(broken(id, dir, reason)));
+    }
+    if stored.config.version > SCHEMA_VERSION {
+        let reason = newer_version(CONFIG_FILE, stored.config.version);
+        return Ok(Err(broken(id, dir, reason)));
+    }
+    let state = match read_state(&dir) {
+        Ok(state) => state,
+        Err(reason) => return Ok(Err(broken(id, dir, reason))),
+    };
+    Ok(Ok(Record {
+        id: stored.id,
+        name: stored.name,
+        config: stored.config,
+        state,
+        dir,
+    }))
+}
+
+/// Reads and checks `state.json` in `dir`; the error is the reason the
+/// record is broken.
+pub(crate) fn read_state(dir: &Path) -> std::result::Result<State, String> {
+    let bytes =
+        std::fs::read(dir.join(STATE_FILE)).map_err(|e| format!("read {STATE_FILE}: {e}"))?;
+    let state: State = serde_json::from_slice(&bytes).map_err(|e| format!("{STATE_FILE}: {e}"))?;
+    if state.version > SCHEMA_VERSION {
+        return Err(newer_version(STATE_FILE, state.version));
+    }
+    Ok(state)
+}
+
+/// Replaces `state.json` in `dir` atomically.
+pub(crate) fn write_state(dir: &Path, state: &State) -> Result<()> {
+    let path = dir.join(STATE_FILE);
+    let bytes = to_json(state);
+    hs_common::atomic::write_atomic(&path, &bytes).ctx("write", path)
+}
+
+/// Pretty JSON with a final newline: the files are meant to be read by
+/// people debugging too. Our types always serialize.
+pub(crate) fn to_json(value: &impl Serialize) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}
+
+fn newer_version(file: &str, version: u32) -> String {
+    format!("{file} has schema version {version}, newer than this hs-state ({SCHEMA_VERSION})")
+}
+
+fn broken(id: &str, dir: PathBuf, reason: String) -> BrokenRecord {
+    BrokenRecord {
+        id: id.to_string(),
+        dir,
+        reason,
+    }
+}
