@@ -50,6 +50,36 @@ pub struct Config {
     pub created: DateTime<Utc>,
 }
 
+impl Config {
+    /// A config document as a user or the front-end hands it to `hs-state
+    /// create`: `version` defaults to the current one and `created` to now;
+    /// a newer version is refused rather than misread.
+    pub fn from_document(bytes: &[u8]) -> Result<Config, String> {
+        let mut doc: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        let Some(fields) = doc.as_object_mut() else {
+            return Err("expected a JSON object".into());
+        };
+        fields
+            .entry("version")
+            .or_insert_with(|| SCHEMA_VERSION.into());
+        if !fields.contains_key("created") {
+            fields.insert(
+                "created".into(),
+                serde_json::to_value(Utc::now()).unwrap_or_default(),
+            );
+        }
+        let config: Config = serde_json::from_value(doc).map_err(|e| e.to_string())?;
+        if config.version > SCHEMA_VERSION {
+            return Err(format!(
+                "schema version {} is newer than this hs-state ({SCHEMA_VERSION})",
+                config.version
+            ));
+        }
+        Ok(config)
+    }
+}
+
 fn default_true() -> bool {
     true
 }
@@ -186,4 +216,34 @@ pub enum Status {
     Created,
     Running,
     Exited,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_document_gets_version_and_created() {
+        let config =
+            Config::from_document(br#"{"command":["sh"],"rootfs":{"kind":"host"}}"#).unwrap();
+        assert_eq!(config.version, SCHEMA_VERSION);
+        assert!(config.init);
+        assert!((Utc::now() - config.created).num_seconds() < 60);
+    }
+
+    #[test]
+    fn documents_that_are_not_configs_are_refused() {
+        for bad in [
+            &b"[1]"[..],
+            b"{\"command\":[\"sh\"]}",
+            b"{\"command\":[\"sh\"],\"rootfs\":{\"kind\":\"host\"},\"version\":99}",
+            b"not json",
+        ] {
+            assert!(
+                Config::from_document(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
 }
