@@ -1,1 +1,362 @@
-//! New or joined namespaces, PID-1 init, rootfs setup and pivot_root, then chain
+//! hs-unshare: new or joined namespaces, the PID-1 init, the container's
+//! root filesystem and pivot_root, then the exec of the rest of the chain.
+//!
+//! `run` is the whole tool: options are checked before anything changes,
+//! then (with `--ns`) namespaces are created and, with a pid namespace, the
+//! process forks: the parent stays outside forwarding signals, the child is
+//! PID 1; then (with `--root`) the setup plan runs; then, unless
+//! `--no-init`, PID 1 forks the command and becomes its init; the command
+//! gets its console, user, directory and environment and is exec'd.
+
+pub mod console;
+pub mod error;
+pub mod join;
+pub mod launch;
+pub mod mount;
+pub mod ns;
+pub mod plan;
+pub mod rootfs;
+pub mod supervise;
+pub mod walk;
+
+use std::ffi::OsString;
+use std::os::fd::RawFd;
+use std::path::PathBuf;
+
+use hs_common::Failure;
+use nix::unistd::Pid;
+
+pub use error::{Error, Result};
+use launch::{Launch, User};
+use ns::{Kind, Namespaces};
+use plan::{RootSpec, Volume};
+use supervise::Blocked;
+
+/// The options as given on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub ns: Option<String>,
+    pub hostname: Option<String>,
+    pub no_init: bool,
+    pub root: Option<PathBuf>,
+    pub volumes: Vec<String>,
+    pub readonly: Vec<PathBuf>,
+    pub tmpfs: Vec<PathBuf>,
+    pub join: Option<i32>,
+    pub chdir: Option<PathBuf>,
+    pub env: Vec<String>,
+    pub clear_env: bool,
+    pub user: Option<String>,
+    pub console: bool,
+    pub info_fd: Option<RawFd>,
+    pub argv: Vec<OsString>,
+}
+
+/// The options checked and parsed: what `run` does.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub ns: Option<Namespaces>,
+    pub hostname: Option<String>,
+    pub init: bool,
+    pub root: Option<RootSpec>,
+    pub join: Option<i32>,
+    pub launch: Launch,
+    pub info_fd: Option<RawFd>,
+}
+
+impl Request {
+    /// Parses and cross-checks `options`; every refusal happens here,
+    /// before anything is created or mounted. `console_fd` is the
+    /// inherited `HS_CONSOLE_FD`, if any.
+    pub fn new(options: Options, console_fd: Option<RawFd>) -> Result<Self> {
+        let ns = options.ns.as_deref().map(Namespaces::parse).transpose()?;
+        let has = |kind| ns.is_some_and(|n: Namespaces| n.has(kind));
+        if options.ns.is_none() && options.root.is_none() && options.join.is_none() {
+            return Err(Error::Usage("nothing to do: give --ns, --root or --join"));
+        }
+        if options.join.is_some() && (options.root.is_some() || options.hostname.is_some()) {
+            return Err(Error::Usage(
+                "--join cannot be combined with --root or --hostname",
+            ));
+        }
+        if options.join.is_some() && options.no_init {
+            return Err(Error::Usage("--no-init applies to --ns pid, not --join"));
+        }
+        if options.hostname.is_some() && !has(Kind::Uts) {
+            return Err(Error::Usage(
+                "--hostname needs a new uts namespace (--ns uts)",
+            ));
+        }
+        if options.no_init && !has(Kind::Pid) {
+            return Err(Error::Usage(
+                "--no-init needs a new pid namespace (--ns pid)",
+            ));
+        }
+        let needs_root = !options.volumes.is_empty()
+            || !options.readonly.is_empty()
+            || !options.tmpfs.is_empty();
+        if needs_root && options.root.is_none() {
+            return Err(Error::Usage("--volume, --ro and --tmpfs need --root"));
+        }
+        let console = match (options.console, console_fd) {
+            (false, _) => None,
+            (true, None) => {
+                return Err(Error::Usage(
+                    "--console needs HS_CONSOLE_FD naming an open socket",
+                ))
+            }
+            (true, Some(_)) if options.root.is_none() && options.join.is_none() => {
+                return Err(Error::Usage(
+                    "--console needs --root or --join (the container's own devpts)",
+                ))
+            }
+            (true, fd) => fd,
+        };
+        if let Some(fd) = options.info_fd {
+            hs_common::info::check_fd(fd).map_err(|f| Error::Sys {
+                what: f.message,
+                errno: nix::errno::Errno::EBADF,
+            })?;
+        }
+        let root = options
+            .root
+            .clone()
+            .map(|dir| root_spec(dir, &options))
+            .transpose()?;
+        Ok(Self {
+            ns,
+            hostname: options.hostname,
+            init: !options.no_init,
+            root,
+            join: options.join,
+            launch: Launch {
+                argv: options.argv,
+                chdir: options.chdir,
+                env: options
+                    .env
+                    .iter()
+                    .map(|e| launch::parse_env(e))
+                    .collect::<Result<_>>()?,
+                clear_env: options.clear_env,
+                user: options.user.as_deref().map(User::parse).transpose()?,
+                console,
+            },
+            info_fd: options.info_fd,
+        })
+    }
+}
+
+fn root_spec(dir: PathBuf, options: &Options) -> Result<RootSpec> {
+    let meta = std::fs::metadata(&dir).map_err(|e| {
+        Error::BadRoot(
+            dir.clone(),
+            nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        )
+    })?;
+    if !meta.is_dir() {
+        return Err(Error::BadRoot(dir, nix::errno::Errno::ENOTDIR));
+    }
+    let volumes = options
+        .volumes
+        .iter()
+        .map(|v| Volume::parse(v))
+        .collect::<Result<Vec<_>>>()?;
+    for volume in &volumes {
+        std::fs::metadata(&volume.source).map_err(|e| {
+            Error::VolumeSource(
+                volume.source.clone(),
+                nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            )
+        })?;
+    }
+    for (option, paths) in [("--ro", &options.readonly), ("--tmpfs", &options.tmpfs)] {
+        if let Some(path) = paths.iter().find(|p| !p.is_absolute()) {
+            return Err(Error::BadContainerPath {
+                option,
+                path: path.clone(),
+            });
+        }
+    }
+    Ok(RootSpec {
+        dir,
+        volumes,
+        readonly: options.readonly.clone(),
+        tmpfs: options.tmpfs.clone(),
+    })
+}
+
+/// Does what `request` asks; returns the exit code of a process that
+/// stays behind, or the failure (an exec returns only on failure).
+pub fn run(request: Request) -> Result<i32, Failure> {
+    if let Some(pid) = request.join {
+        let wanted = request.ns.unwrap_or_else(Namespaces::all);
+        return join::run(pid, wanted, &request.launch, request.info_fd);
+    }
+    let plan = request.root.as_ref().map(plan::plan);
+    let ns = request.ns.unwrap_or_default();
+    if request.ns.is_some() {
+        ns::create(ns, request.hostname.as_deref())?;
+    }
+    let blocked = if ns.has(Kind::Pid) {
+        let blocked = Blocked::new()?;
+        // A new pid namespace applies to children only: the first child
+        // is its PID 1, and this process stays outside and waits.
+        if let Some(child) = supervise::fork()? {
+            return Ok(stay_behind(&blocked, child, Some(child), request.info_fd));
+        }
+        close_info_fd(request.info_fd);
+        Some(blocked)
+    } else {
+        if let Some(fd) = request.info_fd {
+            hs_common::info::write_info(fd, &serde_json::json!({ "pid": std::process::id() }))?;
+        }
+        None
+    };
+    if let Some(plan) = &plan {
+        rootfs::execute(plan)?;
+    }
+    if let Some(blocked) = &blocked {
+        if request.init {
+            blocked.install_handlers()?;
+            if let Some(command) = supervise::fork()? {
+                trace(
+                    "init",
+                    &format!("pid 1 waits for the command, pid {command}"),
+                );
+                return Ok(stay_behind(blocked, command, None, None));
+            }
+        }
+        blocked.restore()?;
+    }
+    Err(request.launch.exec())
+}
+
+/// The parent's side of a fork: reports the child, closes every fd it
+/// inherited (so the chain's caller sees EOF on the handshake and no fd is
+/// held open by a process nobody execs), then forwards signals and waits.
+pub(crate) fn stay_behind(
+    blocked: &Blocked,
+    child: Pid,
+    init_pid: Option<Pid>,
+    info_fd: Option<RawFd>,
+) -> i32 {
+    if let Some(pid) = init_pid {
+        hs_common::sync::send_init_pid(pid.as_raw());
+    }
+    if let Some(fd) = info_fd {
+        // Checked open up front; a reader that went away is no reason to
+        // abandon a running child.
+        let _ = hs_common::info::write_info(fd, &serde_json::json!({ "pid": child.as_raw() }));
+    }
+    hs_common::sync::close_own_copy();
+    let _ = hs_common::exec::close_inherited_fds(&[]);
+    blocked.supervise(child)
+}
+
+/// The child's copy of `--info-fd` is closed: the report is the parent's.
+pub(crate) fn close_info_fd(info_fd: Option<RawFd>) {
+    if let Some(fd) = info_fd {
+        let _ = nix::unistd::close(fd);
+    }
+}
+
+pub(crate) fn trace(step: &str, detail: &str) {
+    hs_common::trace::log(step, detail);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(f: impl FnOnce(&mut Options)) -> Options {
+        let mut o = Options {
+            argv: vec!["true".into()],
+            ..Options::default()
+        };
+        f(&mut o);
+        o
+    }
+
+    fn refused(o: Options) -> String {
+        Request::new(o, None).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn nothing_to_do_is_refused() {
+        assert!(refused(options(|_| {})).contains("nothing to do"));
+    }
+
+    #[test]
+    fn hostname_needs_a_uts_namespace() {
+        let msg = refused(options(|o| {
+            o.ns = Some("mnt".into());
+            o.hostname = Some("h".into());
+        }));
+        assert!(msg.contains("--hostname"), "{msg}");
+    }
+
+    #[test]
+    fn no_init_needs_a_pid_namespace() {
+        let msg = refused(options(|o| {
+            o.ns = Some("mnt".into());
+            o.no_init = true;
+        }));
+        assert!(msg.contains("--no-init"), "{msg}");
+    }
+
+    #[test]
+    fn volumes_need_a_root() {
+        let msg = refused(options(|o| {
+            o.ns = Some("mnt".into());
+            o.volumes = vec!["/tmp:/x".into()];
+        }));
+        assert!(msg.contains("--root"), "{msg}");
+    }
+
+    #[test]
+    fn missing_volume_source_is_refused_with_its_path() {
+        let root = tempfile::tempdir().unwrap();
+        let msg = refused(options(|o| {
+            o.root = Some(root.path().into());
+            o.volumes = vec!["/nonexistent-hs-src:/x".into()];
+        }));
+        assert!(msg.contains("/nonexistent-hs-src"), "{msg}");
+    }
+
+    #[test]
+    fn console_needs_the_console_socket() {
+        let root = tempfile::tempdir().unwrap();
+        let msg = refused(options(|o| {
+            o.root = Some(root.path().into());
+            o.console = true;
+        }));
+        assert!(msg.contains("HS_CONSOLE_FD"), "{msg}");
+    }
+
+    #[test]
+    fn join_excludes_root() {
+        let msg = refused(options(|o| {
+            o.join = Some(1);
+            o.root = Some("/".into());
+        }));
+        assert!(msg.contains("--join"), "{msg}");
+    }
+
+    #[test]
+    fn a_good_request_carries_its_plan_inputs() {
+        let root = tempfile::tempdir().unwrap();
+        let request = Request::new(
+            options(|o| {
+                o.ns = Some("mnt,pid".into());
+                o.root = Some(root.path().into());
+                o.volumes = vec!["/tmp:/data:ro".into()];
+                o.env = vec!["A=1".into()];
+            }),
+            None,
+        )
+        .unwrap();
+        assert!(request.init);
+        assert_eq!(request.root.unwrap().volumes.len(), 1);
+        assert_eq!(request.launch.env, vec![OsString::from("A=1")]);
+    }
+}

@@ -1,15 +1,114 @@
-use clap::Parser;
+//! hs-unshare: see README.md for the chain contract.
 
-/// New or joined namespaces, PID-1 init, rootfs setup and pivot_root, then chain
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::Parser;
+use hs_common::Failure;
+
+/// New or joined namespaces, a PID-1 init, the container's root and
+/// pivot_root, then exec PROG.
 ///
-/// Not implemented yet: this tool only prints its help.
+///   hs-unshare --ns mnt,pid,uts,ipc,net,cgroup [--hostname H] [--no-init] -- PROG…
+///   hs-unshare --root DIR [--volume SRC:DST[:ro]]… [--ro P]… [--tmpfs P]… -- PROG…
+///   hs-unshare --join PID [--ns LIST] -- PROG…
+///
+/// With a pid namespace the first child is PID 1 (a tiny init that forks
+/// PROG, reaps orphans and forwards signals, unless --no-init); this
+/// process waits outside, forwards SIGTERM SIGINT SIGHUP SIGQUIT SIGUSR1
+/// SIGUSR2 SIGWINCH and exits with PROG's status (128+N for signal N).
+/// It writes {"init_pid":N} to HS_SYNC_FD and {"pid":N} to --info-fd.
+/// Exit codes: 125 hs-unshare failed, 126 PROG not executable, 127 PROG
+/// not found, else PROG's status.
 #[derive(Parser)]
-#[command(name = "hs-unshare", version)]
-struct Cli {}
+#[command(name = "hs-unshare", version, verbatim_doc_comment)]
+struct Cli {
+    /// New namespaces: a comma list of mnt, pid, uts, ipc, net, cgroup
+    /// (with --join: only these are entered)
+    #[arg(long, value_name = "LIST")]
+    ns: Option<String>,
+    /// Hostname in the new uts namespace
+    #[arg(long, value_name = "NAME")]
+    hostname: Option<String>,
+    /// PROG itself is PID 1 of the new pid namespace (no init)
+    #[arg(long)]
+    no_init: bool,
+    /// Set up DIR as the container's root (/proc, /sys ro, /dev, /tmp, /run,
+    /// masked paths) and pivot_root into it
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
+    /// Recursive bind of host SRC at container DST; :ro makes it read-only
+    /// all the way down
+    #[arg(long = "volume", short = 'v', value_name = "SRC:DST[:ro]")]
+    volumes: Vec<String>,
+    /// Make a container path read-only (recursively)
+    #[arg(long = "ro", value_name = "PATH")]
+    readonly: Vec<PathBuf>,
+    /// Mount an empty tmpfs at a container path
+    #[arg(long, value_name = "PATH")]
+    tmpfs: Vec<PathBuf>,
+    /// Enter every namespace and the root of process PID instead
+    #[arg(long, value_name = "PID")]
+    join: Option<i32>,
+    /// Working directory of PROG (a container path)
+    #[arg(long, value_name = "DIR")]
+    chdir: Option<PathBuf>,
+    /// Set an environment variable for PROG
+    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// Start PROG with an empty environment (plus a default PATH and --env)
+    #[arg(long)]
+    clear_env: bool,
+    /// Run PROG as UID[:GID] (numbers)
+    #[arg(long, value_name = "UID[:GID]")]
+    user: Option<String>,
+    /// Give PROG a terminal from the container's devpts; the master goes
+    /// back over HS_CONSOLE_FD
+    #[arg(long)]
+    console: bool,
+    /// Write {"pid":N} to this fd once the namespaces exist
+    #[arg(long, value_name = "FD")]
+    info_fd: Option<i32>,
+    /// The rest of the chain
+    #[arg(last = true, required = true, value_name = "PROG")]
+    prog: Vec<OsString>,
+}
 
 fn main() {
     hs_common::run_main("hs-unshare", || {
-        Cli::parse();
-        Err(hs_common::Failure::tool("not implemented yet"))
+        let cli = match Cli::try_parse() {
+            Ok(cli) => cli,
+            Err(e) if !e.use_stderr() => {
+                let _ = e.print();
+                return Ok(0);
+            }
+            Err(e) => return Err(Failure::tool(clap_message(&e))),
+        };
+        let options = hs_unshare::Options {
+            ns: cli.ns,
+            hostname: cli.hostname,
+            no_init: cli.no_init,
+            root: cli.root,
+            volumes: cli.volumes,
+            readonly: cli.readonly,
+            tmpfs: cli.tmpfs,
+            join: cli.join,
+            chdir: cli.chdir,
+            env: cli.env,
+            clear_env: cli.clear_env,
+            user: cli.user,
+            console: cli.console,
+            info_fd: cli.info_fd,
+            argv: cli.prog,
+        };
+        let request = hs_unshare::Request::new(options, hs_common::console::inherited_fd())?;
+        hs_unshare::run(request)
     })
+}
+
+/// clap's message as one lowercase line, without its `error: ` prefix.
+fn clap_message(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let first = text.lines().next().unwrap_or("bad arguments");
+    first.strip_prefix("error: ").unwrap_or(first).to_string()
 }

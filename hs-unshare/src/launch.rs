@@ -1,0 +1,199 @@
+//! The last step of every mode: the command's terminal, user, working
+//! directory and environment, then the exec of PROG.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use hs_common::Failure;
+
+use crate::error::{sys, Error, Result};
+
+/// `--user UID[:GID]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct User {
+    pub uid: u32,
+    /// None: the user's group in the container's /etc/passwd, else 0.
+    pub gid: Option<u32>,
+}
+
+impl User {
+    pub fn parse(spec: &str) -> Result<Self> {
+        let bad = || Error::BadUser(spec.to_string());
+        let (uid, gid) = match spec.split_once(':') {
+            Some((uid, gid)) => (uid, Some(gid.parse().map_err(|_| bad())?)),
+            None => (spec, None),
+        };
+        Ok(Self {
+            uid: uid.parse().map_err(|_| bad())?,
+            gid,
+        })
+    }
+}
+
+/// How the command is started.
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    pub argv: Vec<OsString>,
+    pub chdir: Option<PathBuf>,
+    /// `KEY=VALUE` pairs set on top of the environment.
+    pub env: Vec<OsString>,
+    pub clear_env: bool,
+    pub user: Option<User>,
+    /// Set up the console (with the `HS_CONSOLE_FD` socket) first.
+    pub console: Option<i32>,
+}
+
+/// The variables a cleared environment keeps: the chain's own (a next hs
+/// tool needs them; `exec` drops them before a user program).
+const KEPT_BY_CLEAR: [&str; 4] = ["HS_SYNC_FD", "HS_CONSOLE_FD", "HS_CONSOLE_SIZE", "HS_TRACE"];
+
+impl Launch {
+    /// Console, user, directory, environment, exec: returns only on failure.
+    pub fn exec(&self) -> Failure {
+        match self.prepare() {
+            Ok(env) => hs_common::exec::exec_with_env(&self.argv, &env),
+            Err(e) => e.into(),
+        }
+    }
+
+    fn prepare(&self) -> Result<Vec<OsString>> {
+        if let Some(socket) = self.console {
+            let size = hs_common::console::WindowSize::from_env().map_err(|e| Error::Sys {
+                what: e.to_string(),
+                errno: nix::errno::Errno::EINVAL,
+            })?;
+            crate::console::take_over(socket, size)?;
+        }
+        if let Some(user) = self.user {
+            switch_user(user)?;
+        }
+        if let Some(dir) = &self.chdir {
+            nix::unistd::chdir(dir).map_err(sys(format!("--chdir {}", dir.display())))?;
+        }
+        Ok(self.environment())
+    }
+
+    /// The command's environment: ours (or none with `--clear-env`, then
+    /// with a default PATH), then `--env` entries replacing same-named ones.
+    pub fn environment(&self) -> Vec<OsString> {
+        let mut env: Vec<OsString> = std::env::vars_os()
+            .filter(|(key, _)| {
+                !self.clear_env || KEPT_BY_CLEAR.iter().any(|k| key.as_bytes() == k.as_bytes())
+            })
+            .map(|(key, value)| pair(key, value))
+            .collect();
+        if self.clear_env {
+            env.push(format!("PATH={}", hs_common::exec::DEFAULT_PATH).into());
+        }
+        for entry in &self.env {
+            let key = key_of(entry);
+            env.retain(|e| key_of(e) != key);
+            env.push(entry.clone());
+        }
+        env
+    }
+}
+
+fn pair(key: OsString, value: OsString) -> OsString {
+    let mut pair = key;
+    pair.push("=");
+    pair.push(value);
+    pair
+}
+
+fn key_of(entry: &OsString) -> &[u8] {
+    let bytes = entry.as_bytes();
+    let end = bytes.iter().position(|&b| b == b'=').unwrap_or(bytes.len());
+    &bytes[..end]
+}
+
+/// Checks `KEY=VALUE`.
+pub fn parse_env(entry: &str) -> Result<OsString> {
+    match entry.split_once('=') {
+        Some((key, _)) if !key.is_empty() => Ok(entry.into()),
+        _ => Err(Error::BadEnv(entry.to_string())),
+    }
+}
+
+/// Drops to `user`: supplementary groups first, then gid, then uid.
+fn switch_user(user: User) -> Result<()> {
+    let gid = user
+        .gid
+        .or_else(|| passwd_gid(Path::new("/etc/passwd"), user.uid))
+        .unwrap_or(0);
+    let gid = nix::unistd::Gid::from_raw(gid);
+    nix::unistd::setgroups(&[gid]).map_err(sys("setgroups"))?;
+    nix::unistd::setgid(gid).map_err(sys(format!("setgid {gid}")))?;
+    nix::unistd::setuid(nix::unistd::Uid::from_raw(user.uid))
+        .map_err(sys(format!("setuid {}", user.uid)))
+}
+
+/// The primary group of `uid` in a passwd file (the container's).
+pub fn passwd_gid(passwd: &Path, uid: u32) -> Option<u32> {
+    let text = std::fs::read_to_string(passwd).ok()?;
+    text.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.get(2)?.parse::<u32>().ok()? == uid).then(|| fields.get(3)?.parse().ok())?
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_parses_uid_and_optional_gid() {
+        assert_eq!(
+            User::parse("1000").unwrap(),
+            User {
+                uid: 1000,
+                gid: None
+            }
+        );
+        assert_eq!(
+            User::parse("1:2").unwrap(),
+            User {
+                uid: 1,
+                gid: Some(2)
+            }
+        );
+        assert!(User::parse("alice").is_err());
+        assert!(User::parse("1:").is_err());
+    }
+
+    #[test]
+    fn env_entries_need_a_key() {
+        assert!(parse_env("A=b=c").is_ok());
+        assert!(parse_env("=x").is_err());
+        assert!(parse_env("NOEQUALS").is_err());
+    }
+
+    #[test]
+    fn env_entries_replace_same_named_ones_and_clear_keeps_chain_vars() {
+        std::env::set_var("HS_SYNC_FD", "9");
+        let launch = Launch {
+            env: vec!["PATH=/x".into(), "A=1".into()],
+            clear_env: true,
+            ..Launch::default()
+        };
+        let env = launch.environment();
+        assert!(env.contains(&"HS_SYNC_FD=9".into()));
+        assert!(env.contains(&"PATH=/x".into()));
+        assert_eq!(env.iter().filter(|e| key_of(e) == b"PATH").count(), 1);
+        assert!(!env.iter().any(|e| key_of(e) == b"HOME"));
+    }
+
+    #[test]
+    fn primary_group_comes_from_passwd() {
+        let dir = tempfile::tempdir().unwrap();
+        let passwd = dir.path().join("passwd");
+        std::fs::write(
+            &passwd,
+            "root:x:0:0::/root:/bin/sh\nu:x:1000:100::/home/u:/bin/sh\n",
+        )
+        .unwrap();
+        assert_eq!(passwd_gid(&passwd, 1000), Some(100));
+        assert_eq!(passwd_gid(&passwd, 5), None);
+    }
+}

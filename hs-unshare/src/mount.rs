@@ -1,0 +1,135 @@
+//! Thin wrappers over the mount syscalls the setup uses: classic mount(2)
+//! onto an fd (through its /proc/self/fd path), and the detached-tree API
+//! (open_tree, mount_setattr, move_mount) for binds, so a read-only bind is
+//! read-only, recursively, before it ever becomes visible.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::mount::MsFlags;
+
+use crate::plan::{Flags, Fs};
+
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+
+/// struct mount_attr (linux/mount.h).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// The path through which mount(2) reaches the object `fd` refers to.
+fn fd_path(fd: BorrowedFd<'_>) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+pub fn ms_flags(flags: Flags) -> MsFlags {
+    let mut ms = MsFlags::empty();
+    ms.set(MsFlags::MS_NOSUID, flags.nosuid);
+    ms.set(MsFlags::MS_NODEV, flags.nodev);
+    ms.set(MsFlags::MS_NOEXEC, flags.noexec);
+    ms.set(MsFlags::MS_RDONLY, flags.readonly);
+    ms
+}
+
+/// Mounts a fresh `fs` onto the directory `target`.
+pub fn mount_fs(fs: &Fs, target: BorrowedFd<'_>) -> Result<(), Errno> {
+    nix::mount::mount(
+        Some(fs.fstype),
+        fd_path(target).as_str(),
+        Some(fs.fstype),
+        ms_flags(fs.flags),
+        fs.data,
+    )
+}
+
+/// `mount --rbind PATH PATH`.
+pub fn bind_self(path: &std::path::Path) -> Result<(), Errno> {
+    nix::mount::mount(
+        Some(path),
+        path,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+}
+
+/// A detached recursive copy of the mount tree at `path` (relative to
+/// `dir`, or `dir` itself when `path` is empty).
+pub fn clone_tree(dir: Option<BorrowedFd<'_>>, path: &str) -> Result<OwnedFd, Errno> {
+    let c_path = CString::new(path).map_err(|_| Errno::EINVAL)?;
+    let mut flags =
+        OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_RECURSIVE as libc::c_uint;
+    if path.is_empty() {
+        flags |= libc::AT_EMPTY_PATH as libc::c_uint;
+    }
+    let dirfd = dir.map(|d| d.as_raw_fd()).unwrap_or(libc::AT_FDCWD);
+    // SAFETY: open_tree reads the path string and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, dirfd, c_path.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just returned this fd.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Makes every mount of the detached tree `tree` read-only.
+pub fn set_readonly(tree: BorrowedFd<'_>) -> Result<(), Errno> {
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: mount_setattr reads `attr` of the size given.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if rc < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// Attaches the detached tree `tree` onto `target`.
+pub fn attach(tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> Result<(), Errno> {
+    // SAFETY: move_mount takes two fds and two (empty) path strings.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    if rc < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// `pivot_root . .` in the directory `root`, then the old root (now
+/// stacked under the new one at `/`) detached: runc's way, with no put_old
+/// directory left in the container.
+pub fn pivot_into(root: BorrowedFd<'_>) -> Result<(), Errno> {
+    nix::unistd::fchdir(root.as_raw_fd())?;
+    nix::unistd::pivot_root(".", ".")?;
+    nix::mount::umount2(".", nix::mount::MntFlags::MNT_DETACH)?;
+    nix::unistd::chdir("/")
+}

@@ -1,0 +1,127 @@
+//! The processes that stay behind: the outer hs-unshare (waits for the
+//! namespace's PID 1) and the PID-1 init (waits for the command and reaps
+//! orphans). Both forward the same signals to their child and end with its
+//! status.
+//!
+//! Signals are blocked before the fork and taken with sigwaitinfo rather
+//! than handled asynchronously: nothing is lost between fork and wait, and a
+//! blocked signal is queued even for a namespace's PID 1, which the kernel
+//! otherwise spares every signal it has no handler for.
+
+use nix::errno::Errno;
+use nix::sys::signal::{
+    kill, sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal,
+};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{ForkResult, Pid};
+
+use crate::error::{sys, Result};
+
+/// What the staying-behind processes pass on to their child.
+pub const FORWARDED: [Signal; 7] = [
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+];
+
+/// The forwarded signals plus SIGCHLD, blocked; remembers the mask to give
+/// back to a child that goes on to exec.
+pub struct Blocked {
+    set: SigSet,
+    previous: SigSet,
+}
+
+impl Blocked {
+    pub fn new() -> Result<Self> {
+        let mut set = SigSet::empty();
+        for signal in FORWARDED {
+            set.add(signal);
+        }
+        set.add(Signal::SIGCHLD);
+        let mut previous = SigSet::empty();
+        nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut previous))
+            .map_err(sys("block signals"))?;
+        Ok(Self { set, previous })
+    }
+
+    /// Installs no-op handlers too: a PID 1 must have a handler for a
+    /// signal to be delivered to it at all, and the signals stay blocked,
+    /// so the handlers never actually run.
+    pub fn install_handlers(&self) -> Result<()> {
+        extern "C" fn ignore(_: libc::c_int) {}
+        let action = SigAction::new(
+            SigHandler::Handler(ignore),
+            SaFlags::SA_RESTART,
+            SigSet::empty(),
+        );
+        for signal in FORWARDED {
+            // SAFETY: the handler does nothing, so it is async-signal-safe.
+            unsafe { sigaction(signal, &action) }.map_err(sys(format!("handle {signal}")))?;
+        }
+        Ok(())
+    }
+
+    /// Undoes [`Blocked::new`] and [`Blocked::install_handlers`] in a child
+    /// before it execs (a blocked mask and ignored signals survive exec).
+    pub fn restore(&self) -> Result<()> {
+        let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+        for signal in FORWARDED {
+            // SAFETY: restoring the default disposition.
+            unsafe { sigaction(signal, &default) }.map_err(sys(format!("reset {signal}")))?;
+        }
+        nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.previous), None)
+            .map_err(sys("restore the signal mask"))
+    }
+
+    /// Forwards signals to `child` and reaps every child of this process
+    /// (for an init: every orphan of the namespace) until `child` ends;
+    /// returns its exit code, 128+N when signal N killed it.
+    pub fn supervise(&self, child: Pid) -> i32 {
+        loop {
+            let signal = match self.set.wait() {
+                Ok(signal) => signal,
+                Err(_) => continue,
+            };
+            if signal != Signal::SIGCHLD {
+                crate::trace("forward", &format!("{signal} to {child}"));
+                let _ = kill(child, signal);
+                continue;
+            }
+            if let Some(code) = reap(child) {
+                return code;
+            }
+        }
+    }
+}
+
+/// Reaps every child that has ended; the exit code of `child` if it was
+/// among them.
+fn reap(child: Pid) -> Option<i32> {
+    let mut result = None;
+    loop {
+        match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => return result,
+            Ok(status) => {
+                if status.pid() == Some(child) {
+                    result = hs_common::exit_code_from_status(status);
+                }
+            }
+            Err(Errno::EINTR) => continue,
+            // No children left: the command must be among the reaped.
+            Err(_) => return result.or(Some(hs_common::EXIT_TOOL)),
+        }
+    }
+}
+
+/// fork(2); `None` in the child.
+pub fn fork() -> Result<Option<Pid>> {
+    // SAFETY: hs-unshare is single-threaded, so the child may run any code.
+    match unsafe { nix::unistd::fork() }.map_err(sys("fork"))? {
+        ForkResult::Parent { child } => Ok(Some(child)),
+        ForkResult::Child => Ok(None),
+    }
+}
