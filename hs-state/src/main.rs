@@ -38,9 +38,17 @@ enum Command {
         config: PathBuf,
     },
     /// Print the id and name REF refers to: {"id":…,"name":…}
-    Resolve { reference: String },
+    Resolve {
+        /// Full id, unique id prefix or name
+        #[arg(value_name = "REF")]
+        reference: String,
+    },
     /// Print a record: id, name, live status, dir, config and state
-    Get { reference: String },
+    Get {
+        /// Full id, unique id prefix or name
+        #[arg(value_name = "REF")]
+        reference: String,
+    },
     /// List records as JSON Lines, newest first; broken records are listed
     /// as {"id":…,"status":"broken","error":…} with a warning on stderr
     Ls {
@@ -53,7 +61,11 @@ enum Command {
     /// Every value is checked before anything is written. `none` clears a
     /// field.
     Set {
+        /// Full id, unique id prefix or name
+        #[arg(value_name = "REF")]
         reference: String,
+        /// The recorded status (liveness still decides whether a running
+        /// record really runs)
         #[arg(long, value_enum)]
         status: Option<StatusArg>,
         /// The container's init (host pid); its start time is read from
@@ -77,17 +89,23 @@ enum Command {
         /// Forget every recorded cgroup (before applying --cgroup)
         #[arg(long)]
         clear_cgroups: bool,
+        /// The exit code; none = unknown
         #[arg(long, value_name = "CODE|none")]
         exit_code: Option<String>,
+        /// When the container started
         #[arg(long, value_name = "now|RFC3339|none")]
         started: Option<String>,
+        /// When the container finished
         #[arg(long, value_name = "now|RFC3339|none")]
         finished: Option<String>,
     },
     /// Record that the container exited with CODE (the monitor's on-exit
     /// step); prints the new state
     Exited {
+        /// Full id, unique id prefix or name
+        #[arg(value_name = "REF")]
         reference: String,
+        /// The exit code (128+N for death by signal N)
         #[arg(long)]
         code: i32,
         /// When it finished (default: now)
@@ -96,7 +114,11 @@ enum Command {
     },
     /// Remove a record that is not running, with its writable layer, and
     /// free its name; prints {"id":…,"name":…}
-    Rm { reference: String },
+    Rm {
+        /// Full id, unique id prefix or name
+        #[arg(value_name = "REF")]
+        reference: String,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -149,6 +171,9 @@ fn parse_cli() -> Result<Cli, Failure> {
 fn run(store: &Store, command: Command) -> Result<i32, Failure> {
     match command {
         Command::Create { name, config } => {
+            if let Some(name) = &name {
+                hs_state::ident::validate_name(name)?;
+            }
             let config = read_config(&config)?;
             let created = store.create(&config, name.as_deref())?;
             print_json(&created)?;
