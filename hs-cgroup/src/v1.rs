@@ -1,0 +1,224 @@
+//! A cgroup in one v1 (legacy) hierarchy: its controllers are those of the
+//! mount, limits go to the v1 file names, freezing uses the freezer
+//! controller and there is no `cgroup.kill` or `cgroup.events`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::cgroup::{fill, keyed, limit_value, Cgroup, Stats};
+use crate::fs::Fs;
+use crate::layout::{chain_below, Target};
+use crate::limits::{Limits, Swap, CPU_PERIOD_US};
+use crate::plan::Op;
+use crate::tree;
+use crate::Error;
+
+pub struct V1 {
+    target: Target,
+    fs: Arc<dyn Fs>,
+}
+
+impl V1 {
+    pub fn new(target: Target, fs: Arc<dyn Fs>) -> Self {
+        Self { target, fs }
+    }
+
+    fn has(&self, controller: &str) -> bool {
+        self.target.hierarchy.has(controller)
+    }
+
+    fn read(&self, file: &str) -> Option<String> {
+        self.fs.read(&self.target.dir.join(file)).ok()
+    }
+
+    fn number(&self, file: &str) -> Option<u64> {
+        self.read(file)?.trim().parse().ok()
+    }
+
+    fn write(&self, plan: &mut Vec<Op>, file: &str, value: String, optional: bool) {
+        plan.push(Op::Write {
+            path: self.target.dir.join(file),
+            value,
+            optional,
+        });
+    }
+
+    fn plan_memory(&self, limits: &Limits, plan: &mut Vec<Op>) {
+        let Some(memory) = limits.memory else { return };
+        let swap = match limits.swap {
+            Some(Swap::Total(total)) => Some(total as i64),
+            Some(Swap::Unlimited) => Some(-1),
+            None => None,
+        };
+        let set_memory = Op::Write {
+            path: self.target.dir.join("memory.limit_in_bytes"),
+            value: memory.to_string(),
+            optional: false,
+        };
+        let Some(swap) = swap else {
+            plan.push(set_memory);
+            return;
+        };
+        let set_swap = Op::Write {
+            path: self.target.dir.join("memory.memsw.limit_in_bytes"),
+            value: swap.to_string(),
+            optional: true,
+        };
+        // The kernel keeps memsw >= memory at every step (runc's order):
+        // raise memsw first when the current memory limit is below it.
+        let current = self.number("memory.limit_in_bytes").unwrap_or(u64::MAX);
+        if swap < 0 || current < swap as u64 {
+            plan.extend([set_swap, set_memory]);
+        } else {
+            plan.extend([set_memory, set_swap]);
+        }
+    }
+}
+
+impl Cgroup for V1 {
+    fn target(&self) -> &Target {
+        &self.target
+    }
+
+    fn plan_create(&self, limits: &Limits, plan: &mut Vec<Op>) -> Result<(), Error> {
+        for dir in chain_below(&self.target.base, &self.target.dir) {
+            if self.fs.exists(&dir) {
+                continue;
+            }
+            plan.push(Op::Mkdir(dir.clone()));
+            if self.has("cpuset") {
+                for file in ["cpuset.cpus", "cpuset.mems"] {
+                    plan.push(Op::CopyFromParent {
+                        dir: dir.clone(),
+                        file,
+                    });
+                }
+            }
+        }
+        self.plan_limits(limits, plan)
+    }
+
+    fn plan_limits(&self, limits: &Limits, plan: &mut Vec<Op>) -> Result<(), Error> {
+        if self.has("memory") {
+            self.plan_memory(limits, plan);
+        }
+        if self.has("cpu") {
+            if let Some(quota) = limits.cpu_quota_us() {
+                self.write(plan, "cpu.cfs_period_us", CPU_PERIOD_US.to_string(), false);
+                self.write(plan, "cpu.cfs_quota_us", quota.to_string(), false);
+            }
+            if let Some(shares) = limits.shares() {
+                self.write(plan, "cpu.shares", shares.to_string(), false);
+            }
+        }
+        if self.has("cpuset") {
+            if let Some(cpus) = &limits.cpuset_cpus {
+                self.write(plan, "cpuset.cpus", cpus.clone(), false);
+            }
+            if let Some(mems) = &limits.cpuset_mems {
+                self.write(plan, "cpuset.mems", mems.clone(), false);
+            }
+        }
+        if self.has("pids") {
+            if let Some(max) = limits.pids_limit {
+                let value = max.map_or("max".to_string(), |n| n.to_string());
+                self.write(plan, "pids.max", value, false);
+            }
+        }
+        Ok(())
+    }
+
+    fn procs(&self) -> Result<Vec<i32>, Error> {
+        tree::procs_below(self.fs.as_ref(), &self.target.dir)
+    }
+
+    fn add_stats(&self, stats: &mut Stats) {
+        if self.has("memory") {
+            let m = &mut stats.memory;
+            fill(&mut m.usage, self.number("memory.usage_in_bytes"));
+            fill(&mut m.peak, self.number("memory.max_usage_in_bytes"));
+            if m.limit.is_none() {
+                m.limit = self
+                    .read("memory.limit_in_bytes")
+                    .and_then(|t| limit_value(&t));
+            }
+            let oom = self.read("memory.oom_control");
+            fill(&mut m.oom_kills, oom.and_then(|t| keyed(&t, "oom_kill")));
+        }
+        if self.has("cpuacct") {
+            fill(&mut stats.cpu.usage_ns, self.number("cpuacct.usage"));
+            if let Some(text) = self.read("cpuacct.stat") {
+                let tick_ns = 1_000_000_000 / clock_ticks_per_second();
+                let ns = |key| keyed(&text, key).map(|t| t * tick_ns);
+                fill(&mut stats.cpu.user_ns, ns("user"));
+                fill(&mut stats.cpu.system_ns, ns("system"));
+            }
+        }
+        if self.has("cpu") {
+            if let Some(text) = self.read("cpu.stat") {
+                let c = &mut stats.cpu;
+                fill(&mut c.nr_periods, keyed(&text, "nr_periods"));
+                fill(&mut c.nr_throttled, keyed(&text, "nr_throttled"));
+                fill(&mut c.throttled_ns, keyed(&text, "throttled_time"));
+            }
+        }
+        if self.has("pids") {
+            fill(&mut stats.pids.current, self.number("pids.current"));
+            if stats.pids.max.is_none() {
+                stats.pids.max = self.read("pids.max").and_then(|t| limit_value(&t));
+            }
+        }
+    }
+
+    fn kill_all(&self) -> Result<bool, Error> {
+        Ok(false)
+    }
+
+    fn can_freeze(&self) -> bool {
+        self.has("freezer")
+    }
+
+    fn set_frozen(&self, frozen: bool, deadline: Instant) -> Result<(), Error> {
+        let path = self.target.dir.join("freezer.state");
+        let want = if frozen { "FROZEN" } else { "THAWED" };
+        self.fs
+            .write(&path, want)
+            .map_err(|e| Error::io("writing", &path, e))?;
+        // FREEZING until every task has stopped; there is no event to wait on.
+        loop {
+            let now = self
+                .fs
+                .read(&path)
+                .map_err(|e| Error::io("reading", &path, e))?;
+            if now.trim() == want {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::FreezeTimeout(self.target.dir.clone()));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn populated(&self) -> Result<bool, Error> {
+        Ok(!self.procs()?.is_empty())
+    }
+
+    fn wait_change(&self, timeout: Duration) {
+        std::thread::sleep(timeout.min(Duration::from_millis(5)));
+    }
+
+    fn remove(&self, deadline: Instant) -> Result<(), Error> {
+        tree::remove(self.fs.as_ref(), &self.target.dir, deadline)
+    }
+}
+
+fn clock_ticks_per_second() -> u64 {
+    // SAFETY: sysconf has no memory effects.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 {
+        ticks as u64
+    } else {
+        100
+    }
+}
