@@ -1,15 +1,228 @@
-use clap::Parser;
+//! hs-overlay: mount an overlay (image layers or the host mirror) and chain
+//! into PROG; unmount; diff an upper dir.
 
-/// Mount an overlay (image or host mirror) and chain; diff an upper dir
-///
-/// Not implemented yet: this tool only prints its help.
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use hs_common::Failure;
+use hs_overlay::{diff, host, image, overlay::MountOption};
+
+/// Mount an overlay (image layers or the host mirror) and chain into PROG;
+/// diff an upper dir.
 #[derive(Parser)]
 #[command(name = "hs-overlay", version)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Mount one overlay of LOWER layers (top first) at TARGET, creating
+    /// UPPER and WORK if missing, then exec PROG (without PROG: just mount)
+    Mount {
+        /// Layers, top first, colon-separated; repeatable
+        #[arg(long, value_name = "DIR[:DIR…]", required = true)]
+        lower: Vec<String>,
+        /// Writable layer (with --work; without both the overlay is read-only)
+        #[arg(long, value_name = "DIR", requires = "work")]
+        upper: Option<PathBuf>,
+        /// overlayfs work dir, on the upper dir's filesystem
+        #[arg(long, value_name = "DIR", requires = "upper")]
+        work: Option<PathBuf>,
+        /// Existing directory to mount on
+        #[arg(long, value_name = "DIR")]
+        target: PathBuf,
+        /// Extra overlayfs mount option, e.g. index=off; repeatable
+        #[arg(long = "option", value_name = "KEY[=VALUE]")]
+        options: Vec<String>,
+        /// Write {"target":…,"mounts":[…]} to this fd
+        #[arg(long, value_name = "FD")]
+        info_fd: Option<i32>,
+        /// Program to exec once mounted
+        #[arg(last = true, value_name = "PROG")]
+        prog: Vec<OsString>,
+    },
+    /// Build the host mirror at TARGET: a tmpfs skeleton, one overlay per
+    /// host system dir (upper/work subdir each), host top-level symlinks as
+    /// symlinks, empty mount points; then exec PROG (without PROG: just mount)
+    Host {
+        /// Upper base dir: gets one subdir per mirrored dir
+        #[arg(long, value_name = "DIR")]
+        upper: PathBuf,
+        /// Work base dir: gets one subdir per mirrored dir
+        #[arg(long, value_name = "DIR")]
+        work: PathBuf,
+        /// Existing directory to build the mirror on
+        #[arg(long, value_name = "DIR")]
+        target: PathBuf,
+        /// Dirs to mirror instead of the default
+        /// (bin,sbin,lib,lib32,lib64,libx32,usr,etc,opt,var,srv); missing ones are skipped
+        #[arg(long, value_name = "LIST")]
+        dirs: Option<String>,
+        /// Also mirror this host dir (e.g. /home, or a mount point below a
+        /// mirrored dir) as an overlay of its own; repeatable
+        #[arg(long, value_name = "PATH")]
+        add_dir: Vec<String>,
+        /// Cover this host path with an empty read-only tmpfs inside the
+        /// mirror; required for upper/work dirs under a mirrored dir; repeatable
+        #[arg(long, value_name = "PATH")]
+        hide: Vec<PathBuf>,
+        /// Extra overlayfs mount option for every overlay; repeatable
+        #[arg(long = "option", value_name = "KEY[=VALUE]")]
+        options: Vec<String>,
+        /// Write {"target":…,"mounts":[…]} to this fd
+        #[arg(long, value_name = "FD")]
+        info_fd: Option<i32>,
+        /// Program to exec once mounted
+        #[arg(last = true, value_name = "PROG")]
+        prog: Vec<OsString>,
+    },
+    /// Unmount everything at or below TARGET (after mount/host without PROG)
+    Umount {
+        #[arg(value_name = "TARGET")]
+        target: PathBuf,
+    },
+    /// Print what the upper dir UPPER changed as JSON Lines
+    /// {"kind":"A|C|D","path":"/x"}, sorted by path
+    Diff {
+        #[arg(value_name = "UPPER")]
+        upper: PathBuf,
+        /// The layers below, top first, to tell added (A) from changed (C)
+        #[arg(long, value_name = "DIR[:DIR…]")]
+        lower: Vec<String>,
+        /// UPPER is a host-mirror upper (one subdir per mirrored dir),
+        /// compared against the live host dirs
+        #[arg(long, conflicts_with = "lower")]
+        host: bool,
+    },
+}
 
 fn main() {
     hs_common::run_main("hs-overlay", || {
-        Cli::parse();
-        Err(hs_common::Failure::tool("not implemented yet"))
+        let cli = parse()?;
+        run(cli.command)
     })
+}
+
+/// clap's own errors exit 2 with several lines; every hs tool fails with
+/// one line and 125.
+fn parse() -> Result<Cli, Failure> {
+    use clap::error::ErrorKind;
+    Cli::try_parse().map_err(|err| match err.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = err.print();
+            std::process::exit(0)
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            Failure::tool("missing subcommand: mount, host, umount or diff (see --help)")
+        }
+        _ => {
+            // The message is clap's first paragraph (a list of missing
+            // arguments spans several lines); usage and tips follow it.
+            let text = err.render().to_string();
+            let message: Vec<&str> = text
+                .lines()
+                .take_while(|line| !line.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            Failure::tool(message.join(" ").trim_start_matches("error: "))
+        }
+    })
+}
+
+fn run(command: Command) -> Result<i32, Failure> {
+    match command {
+        Command::Mount {
+            lower,
+            upper,
+            work,
+            target,
+            options,
+            info_fd,
+            prog,
+        } => {
+            check_info_fd(info_fd)?;
+            let request = image::MountRequest {
+                lowers: image::split_lowers(&lower)?,
+                upper,
+                work,
+                target,
+                options: parse_options(&options)?,
+            };
+            let mounted = hs_overlay::mount(&request)?;
+            chain(info_fd, &mounted, &prog)
+        }
+        Command::Host {
+            upper,
+            work,
+            target,
+            dirs,
+            add_dir,
+            hide,
+            options,
+            info_fd,
+            prog,
+        } => {
+            check_info_fd(info_fd)?;
+            let request = host::HostRequest {
+                upper,
+                work,
+                target,
+                dirs: dirs.as_deref().map(host::split_dir_list),
+                add_dirs: add_dir,
+                hides: hide,
+                options: parse_options(&options)?,
+            };
+            let mounted = hs_overlay::host(&request)?;
+            chain(info_fd, &mounted, &prog)
+        }
+        Command::Umount { target } => {
+            hs_overlay::umount::umount_tree(&target)?;
+            Ok(0)
+        }
+        Command::Diff { upper, lower, host } => {
+            let changes = if host {
+                diff::diff_host(&upper, std::path::Path::new("/"))?
+            } else if lower.is_empty() {
+                diff::diff_upper(&upper, None)?
+            } else {
+                let layers = image::split_lowers(&lower)?;
+                hs_overlay::checks::lowers(&layers)?;
+                diff::diff_upper(&upper, Some(&hs_overlay::lowers::Lowers::new(layers)))?
+            };
+            use std::io::Write;
+            std::io::stdout()
+                .write_all(diff::to_json_lines(&changes).as_bytes())
+                .map_err(|e| Failure::tool(format!("writing the diff: {e}")))?;
+            Ok(0)
+        }
+    }
+}
+
+fn check_info_fd(info_fd: Option<i32>) -> Result<(), Failure> {
+    info_fd.map_or(Ok(()), hs_common::info::check_fd)
+}
+
+fn parse_options(options: &[String]) -> Result<Vec<MountOption>, Failure> {
+    Ok(options
+        .iter()
+        .map(|o| MountOption::parse(o))
+        .collect::<Result<_, _>>()?)
+}
+
+/// Reports what was mounted, then execs PROG (if any).
+fn chain(
+    info_fd: Option<i32>,
+    mounted: &hs_overlay::Mounted,
+    prog: &[OsString],
+) -> Result<i32, Failure> {
+    if let Some(fd) = info_fd {
+        hs_common::info::write_info(fd, mounted)?;
+    }
+    if prog.is_empty() {
+        return Ok(0);
+    }
+    Err(hs_common::exec::exec(prog))
 }

@@ -1,0 +1,201 @@
+//! The ordered list of filesystem steps a mode turns its options into
+//! (bubblewrap's SetupOp list): built without touching anything, so it is
+//! unit-testable without root and `HS_TRACE=1` prints it; then executed in
+//! order, undoing what was done if a step fails.
+
+use std::fmt;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use nix::mount::{MntFlags, MsFlags};
+
+use crate::error::{OverlayError, Result};
+use crate::overlay::{self, OverlaySpec};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// `mkdir -p` of an upper or work dir on the host.
+    CreateDir {
+        path: PathBuf,
+    },
+    /// A tmpfs: the host mirror's skeleton, or (read-only) a `--hide`.
+    MountTmpfs {
+        target: PathBuf,
+        read_only: bool,
+    },
+    /// A directory inside the skeleton (a mount point or a parent of one).
+    MakeDir {
+        path: PathBuf,
+    },
+    /// A symlink inside the skeleton, as the host has it.
+    Symlink {
+        link: PathBuf,
+        points_to: PathBuf,
+    },
+    MountOverlay {
+        spec: OverlaySpec,
+        target: PathBuf,
+    },
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::CreateDir { path } => write!(f, "mkdir -p {}", path.display()),
+            Op::MountTmpfs { target, read_only } => write!(
+                f,
+                "mount -t tmpfs -o {}mode=0755 tmpfs {}",
+                if *read_only {
+                    "ro,nosuid,nodev,noexec,"
+                } else {
+                    ""
+                },
+                target.display()
+            ),
+            Op::MakeDir { path } => write!(f, "mkdir {}", path.display()),
+            Op::Symlink { link, points_to } => {
+                write!(f, "ln -s {} {}", points_to.display(), link.display())
+            }
+            Op::MountOverlay { spec, target } => write!(
+                f,
+                "mount -t overlay -o {} overlay {}",
+                String::from_utf8_lossy(&spec.data()),
+                target.display()
+            ),
+        }
+    }
+}
+
+/// Runs `ops` in order and returns the mount points made, in mount order.
+/// On failure, unmounts what it mounted and removes the directories it
+/// created on the host, then returns the error.
+pub fn execute(ops: &[Op]) -> Result<Vec<PathBuf>> {
+    let mut done = Done::default();
+    for op in ops {
+        hs_common::trace::log("plan", &op.to_string());
+        if let Err(err) = step(op, &mut done) {
+            done.undo();
+            return Err(err);
+        }
+    }
+    Ok(done.mounts)
+}
+
+/// What has been done so far, for the undo.
+#[derive(Default)]
+struct Done {
+    mounts: Vec<PathBuf>,
+    created_dirs: Vec<PathBuf>,
+}
+
+impl Done {
+    fn undo(&mut self) {
+        for target in self.mounts.iter().rev() {
+            let _ = nix::mount::umount2(target, MntFlags::MNT_DETACH);
+        }
+        for dir in self.created_dirs.iter().rev() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+fn step(op: &Op, done: &mut Done) -> Result<()> {
+    match op {
+        Op::CreateDir { path } => create_dirs(path, &mut done.created_dirs),
+        Op::MountTmpfs { target, read_only } => {
+            let mut flags = MsFlags::empty();
+            if *read_only {
+                flags |= MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+                flags |= MsFlags::MS_NOEXEC;
+            }
+            nix::mount::mount(
+                Some("tmpfs"),
+                target,
+                Some("tmpfs"),
+                flags,
+                Some("mode=0755"),
+            )
+            .map_err(|errno| OverlayError::Mount {
+                target: target.clone(),
+                detail: format!("tmpfs: {}", errno.desc().to_lowercase()),
+            })?;
+            done.mounts.push(target.clone());
+            Ok(())
+        }
+        Op::MakeDir { path } => std::fs::DirBuilder::new()
+            .mode(0o755)
+            .create(path)
+            .map_err(|e| OverlayError::io("creating mount point", path, e)),
+        Op::Symlink { link, points_to } => std::os::unix::fs::symlink(points_to, link)
+            .map_err(|e| OverlayError::io("creating symlink", link, e)),
+        Op::MountOverlay { spec, target } => {
+            overlay::mount(spec, target)?;
+            done.mounts.push(target.clone());
+            Ok(())
+        }
+    }
+}
+
+/// `mkdir -p`, remembering each directory it made so the undo removes
+/// exactly those.
+fn create_dirs(path: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
+    let missing: Vec<&Path> = path
+        .ancestors()
+        .take_while(|dir| !dir.as_os_str().is_empty() && dir.symlink_metadata().is_err())
+        .collect();
+    for dir in missing.into_iter().rev() {
+        std::fs::DirBuilder::new()
+            .mode(0o755)
+            .create(dir)
+            .map_err(|e| OverlayError::io("creating directory", dir, e))?;
+        created.push(dir.to_path_buf());
+    }
+    if !path.is_dir() {
+        return Err(OverlayError::NotDir {
+            what: "directory",
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ops_print_as_shell_commands() {
+        let op = Op::Symlink {
+            link: "/t/bin".into(),
+            points_to: "usr/bin".into(),
+        };
+        assert_eq!(op.to_string(), "ln -s usr/bin /t/bin");
+        let op = Op::MountTmpfs {
+            target: "/t/var/lib/hs".into(),
+            read_only: true,
+        };
+        assert!(op.to_string().starts_with("mount -t tmpfs -o ro,"));
+    }
+
+    #[test]
+    fn a_failed_step_removes_the_dirs_made_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = dir.path().join("a/b");
+        let ops = [
+            Op::CreateDir { path: made.clone() },
+            Op::MakeDir {
+                path: dir.path().join("missing/parent"),
+            },
+        ];
+        assert!(execute(&ops).is_err());
+        assert!(!dir.path().join("a").exists());
+    }
+
+    #[test]
+    fn create_dir_keeps_what_existed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut created = Vec::new();
+        create_dirs(&dir.path().join("x/y"), &mut created).unwrap();
+        assert_eq!(created, vec![dir.path().join("x"), dir.path().join("x/y")]);
+    }
+}
