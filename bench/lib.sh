@@ -126,6 +126,8 @@ bench_group() {
 		fi
 		printf '%s\t%s\t%s\t%s\t%s\n' "${labels[$i]}" "${kinds[$i]}" "$median" "$min" "${status[$i]}" >>"$tsv"
 	done
+	# BENCH_QUIET=1: the caller renders $BENCH_TMP/ID.runN.tsv itself.
+	[[ -n ${BENCH_QUIET:-} ]] && return
 	bench_emit ""
 	bench_emit "### $title"
 	bench_emit ""

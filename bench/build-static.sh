@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# bench/build-static.sh — what static linking buys: builds the hs tools twice
+# (dynamic, and `-C target-feature=+crt-static` on the gnu target) and times
+# an exec of each side by side; with a working `hs run`, also the whole chain.
+#
+# RUSTFLAGS with +crt-static must go with an explicit --target: without one
+# cargo applies them to proc-macro crates too, and those cannot be static.
+# With --target the binaries land in $CARGO_TARGET_DIR/$TARGET/release.
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$BENCH_DIR/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
+
+usage() {
+	echo "usage: bench/build-static.sh [--no-build] [--runs N] [--out FILE] [TOOL…]"
+	echo "default tools: hs hs-state hs-overlay hs-cgroup hs-unshare hs-pty"
+}
+BUILD=1 OUT= STATIC_RUNS=
+while (($#)); do
+	case $1 in
+	--no-build) BUILD=0 ;;
+	--runs) STATIC_RUNS=$2; shift ;;
+	--out) OUT=$2; shift ;;
+	-h | --help) usage; exit 0 ;;
+	-*) echo "build-static.sh: error: unknown option: $1" >&2; usage >&2; exit 125 ;;
+	*) break ;;
+	esac
+	shift
+done
+TOOLS=("$@")
+((${#TOOLS[@]})) || TOOLS=(hs hs-state hs-overlay hs-cgroup hs-unshare hs-pty)
+BENCH_RUNS=${STATIC_RUNS:-200}
+BENCH_WARMUP=20
+
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
+TARGET=x86_64-unknown-linux-gnu
+DYN=$CARGO_TARGET_DIR/release
+STATIC=$CARGO_TARGET_DIR/$TARGET/release
+
+if ((BUILD)); then
+	for tool in "${TOOLS[@]}"; do
+		bench_log "building $tool, dynamic and static"
+		(cd "$REPO" && cargo build --release --quiet -p "$tool") >&2 || bench_log "$tool: dynamic build failed"
+		(cd "$REPO" && RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
+			cargo build --release --quiet --target "$TARGET" -p "$tool") >&2 || bench_log "$tool: static build failed"
+	done
+fi
+
+BENCH_TMP=$(mktemp -d /tmp/hs-bench-static.XXXXXX)
+export BENCH_TMP BENCH_RUNS BENCH_WARMUP
+trap 'rm -rf "$BENCH_TMP"' EXIT
+[[ -n $OUT ]] && { : >"$OUT"; export BENCH_OUT=$OUT; }
+
+rows=()
+for tool in "${TOOLS[@]}"; do
+	[[ -x $DYN/$tool && -x $STATIC/$tool ]] || continue
+	rows+=("dynamic|$tool|$DYN/$tool --version" "static|$tool|$STATIC/$tool --version")
+done
+BENCH_QUIET=1 bench_group static "" "${rows[@]}"
+bench_emit ""
+bench_emit "### Exec cost of \`TOOL --version\`: dynamic vs +crt-static ($BENCH_RUNS runs each)"
+bench_emit ""
+bench_emit "$(awk -F'\t' -v dyn="$DYN" -v st="$STATIC" '
+	function ms(s) { return sprintf("%.3f", s * 1000) }
+	$2 == "dynamic" { dm[$1] = $3; dn[$1] = $4; order[++n] = $1 }
+	$2 == "static" { sm[$1] = $3; sn[$1] = $4 }
+	END {
+	  print "| tool | dynamic median ms | static median ms | static/dynamic | dynamic min ms | static min ms |"
+	  print "| --- | ---: | ---: | ---: | ---: | ---: |"
+	  for (i = 1; i <= n; i++) { t = order[i]
+	    if (dm[t] == "-" || sm[t] == "-" || sm[t] == "") { printf "| %s | failed | | | | |\n", t; continue }
+	    printf "| %s | %s | %s | %.2f | %s | %s |\n", t, ms(dm[t]), ms(sm[t]), sm[t] / dm[t], ms(dn[t]), ms(sn[t]) }
+	}' "$BENCH_TMP/static.run1.tsv")"
+bench_emit ""
+bench_emit "sizes: $(for t in "${TOOLS[@]}"; do [[ -x $DYN/$t && -x $STATIC/$t ]] && printf '%s %s→%s KiB ' "$t" $(($(stat -c %s "$DYN/$t") / 1024)) $(($(stat -c %s "$STATIC/$t") / 1024)); done)"
+
+# The whole chain, each tool finding its static siblings next to itself.
+root=$BENCH_TMP/rootfs
+bench_busybox_rootfs "$root"
+export HS_ROOT=$BENCH_TMP/hsroot HS_CGROUP_PARENT=/hs-bench-static-$$
+if [[ -x $DYN/hs && -x $STATIC/hs ]] && bench_smoke "$DYN/hs" run --rm "$root" /bin/true >/dev/null; then
+	bench_log "hs run works: timing the whole chain"
+	BENCH_RUNS=30 BENCH_WARMUP=3 bench_group static-chain "hs run --rm ROOTFS true: dynamic vs static tools" \
+		"peer|hs run --rm ROOTFS true (dynamic)|$DYN/hs run --rm $root /bin/true" \
+		"hs|hs run --rm ROOTFS true (static)|$STATIC/hs run --rm $root /bin/true"
+else
+	bench_log "hs run does not work yet: no chain figures"
+fi
+find /sys/fs/cgroup -mindepth 2 -maxdepth 2 -type d -name "${HS_CGROUP_PARENT#/}" -exec rmdir {} + 2>/dev/null || true
