@@ -247,3 +247,156 @@ impl Group {
         Ok(())
     }
 }
+
+/// The controller-free v2 paths (create, join, procs, freeze, events,
+/// kill, rm) against this machine's real unified tree, below the test's
+/// own cgroup there.
+#[cfg(test)]
+mod real_unified_tests {
+    use super::*;
+    use crate::fs::HostFs;
+    use crate::layout::{hierarchies, resolve_named};
+    use crate::plan::execute;
+    use std::process::{Child, Command};
+
+    /// A cgroup `unique/c` in the unified tree with one `sleep` in it;
+    /// dropping it kills the sleep and removes both directories.
+    struct Fixture {
+        group: Group,
+        parent_dir: PathBuf,
+        child: Child,
+    }
+
+    use std::path::PathBuf;
+
+    impl Fixture {
+        fn new(tag: &str) -> Option<Self> {
+            if !nix::unistd::geteuid().is_root() {
+                assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "needs root");
+                eprintln!("skipped: needs root");
+                return None;
+            }
+            let all = hierarchies().ok()?;
+            let tree: Vec<Hierarchy> = all
+                .iter()
+                .filter(|h| h.version == Version::V2)
+                .cloned()
+                .collect();
+            if tree.is_empty() {
+                eprintln!("skipped: no unified cgroup tree");
+                return None;
+            }
+            let parent = format!("hs-cgroup-unit-{tag}-{}", std::process::id());
+            let targets = resolve_named(&tree, &parent, "c");
+            let parent_dir = tree[0].own.join(&parent);
+            let group = Group::new(targets, &all, Arc::new(HostFs));
+            let child = Command::new("sleep").arg("1000").spawn().unwrap();
+            let mut plan = group.plan_create(&Limits::default()).unwrap();
+            group.plan_join(child.id() as i32, &mut plan);
+            let mut fixture = Self {
+                group,
+                parent_dir,
+                child,
+            };
+            if let Err(e) = execute(&plan, &HostFs) {
+                fixture.cleanup();
+                panic!("creating the test cgroup: {e}");
+            }
+            Some(fixture)
+        }
+
+        fn cleanup(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            let _ = self.group.remove(true, Duration::from_secs(5));
+            let _ = std::fs::remove_dir(&self.parent_dir);
+        }
+    }
+
+    impl Drop for Fixture {
+        fn drop(&mut self) {
+            self.cleanup();
+        }
+    }
+
+    #[test]
+    fn a_joined_process_is_listed_and_populates_the_cgroup() {
+        let Some(f) = Fixture::new("procs") else {
+            return;
+        };
+        assert_eq!(f.group.procs().unwrap(), [f.child.id() as i32]);
+        assert!(f.group.populated().unwrap());
+    }
+
+    #[test]
+    fn freeze_and_thaw_show_in_cgroup_events() {
+        let Some(f) = Fixture::new("freeze") else {
+            return;
+        };
+        let events = f.group.members[0].dir().join("cgroup.events");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        f.group.set_frozen(true, deadline).unwrap();
+        assert!(std::fs::read_to_string(&events)
+            .unwrap()
+            .contains("frozen 1"));
+        f.group.set_frozen(false, deadline).unwrap();
+        assert!(std::fs::read_to_string(&events)
+            .unwrap()
+            .contains("frozen 0"));
+    }
+
+    #[test]
+    fn kill_uses_cgroup_kill_and_the_process_dies_of_sigkill() {
+        use std::os::unix::process::ExitStatusExt;
+        let Some(mut f) = Fixture::new("kill") else {
+            return;
+        };
+        f.group
+            .kill(Signal::SIGKILL, Instant::now() + Duration::from_secs(5))
+            .unwrap();
+        let status = f.child.wait().unwrap();
+        assert_eq!(status.signal(), Some(libc::SIGKILL));
+    }
+
+    #[test]
+    fn a_term_signal_reaches_every_process_through_freeze_and_thaw() {
+        use std::os::unix::process::ExitStatusExt;
+        let Some(mut f) = Fixture::new("term") else {
+            return;
+        };
+        f.group
+            .kill(Signal::SIGTERM, Instant::now() + Duration::from_secs(5))
+            .unwrap();
+        let status = f.child.wait().unwrap();
+        assert_eq!(status.signal(), Some(libc::SIGTERM));
+        let events = f.group.members[0].dir().join("cgroup.events");
+        assert!(std::fs::read_to_string(events)
+            .unwrap()
+            .contains("frozen 0"));
+    }
+
+    #[test]
+    fn wait_empty_returns_once_the_last_process_is_gone() {
+        let Some(mut f) = Fixture::new("wait") else {
+            return;
+        };
+        f.child.kill().unwrap();
+        f.child.wait().unwrap();
+        f.group
+            .wait_empty(Instant::now() + Duration::from_secs(5))
+            .unwrap();
+        assert!(!f.group.populated().unwrap());
+    }
+
+    #[test]
+    fn rm_with_kill_leaves_no_directory() {
+        let Some(mut f) = Fixture::new("rm") else {
+            return;
+        };
+        let dir = f.group.members[0].dir().to_path_buf();
+        f.group.remove(true, Duration::from_secs(5)).unwrap();
+        assert!(!dir.exists());
+        let _ = f.child.wait();
+        f.group.remove(true, Duration::from_secs(5)).unwrap();
+    }
+}

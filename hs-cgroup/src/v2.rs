@@ -256,3 +256,222 @@ impl Cgroup for V2 {
         tree::remove(self.fs.as_ref(), &self.target.dir, deadline)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake::FakeFs;
+    use crate::group::Group;
+    use crate::layout::{resolve_named, Hierarchy, Version};
+    use crate::plan::execute;
+    use std::path::Path;
+
+    fn unified(root: &Path, own: &Path) -> Hierarchy {
+        Hierarchy {
+            key: "unified".into(),
+            version: Version::V2,
+            controllers: Vec::new(),
+            mount_point: root.to_path_buf(),
+            own: own.to_path_buf(),
+        }
+    }
+
+    /// The cgroup `parent/name` on a pure v2 machine backed by `fake`.
+    fn group(fake: &Arc<FakeFs>, parent: &str, name: &str) -> Group {
+        let all = [unified(fake.root(), fake.root())];
+        let dyn_fs: Arc<dyn Fs> = fake.clone();
+        Group::new(resolve_named(&all, parent, name), &all, dyn_fs)
+    }
+
+    fn read(path: &Path) -> String {
+        std::fs::read_to_string(path).unwrap().trim().to_string()
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            memory: Some(32 << 20),
+            swap: Some(Swap::Total(64 << 20)),
+            cpus: Some(0.5),
+            cpu_weight: Some(200),
+            cpuset_cpus: Some("0".into()),
+            pids_limit: Some(Some(20)),
+            ..Limits::default()
+        }
+    }
+
+    #[test]
+    fn create_enables_controllers_down_the_chain_and_writes_v2_limits() {
+        let fake = Arc::new(FakeFs::new());
+        let g = group(&fake, "/hs", "c");
+        execute(&g.plan_create(&limits()).unwrap(), fake.as_ref()).unwrap();
+        let hs = fake.root().join("hs");
+        for dir in [fake.root(), hs.as_path()] {
+            let enabled = read(&dir.join("cgroup.subtree_control"));
+            for c in ["memory", "cpu", "cpuset", "pids"] {
+                assert!(enabled.contains(c), "{c} not enabled in {dir:?}");
+            }
+        }
+        let c = hs.join("c");
+        assert_eq!(read(&c.join("memory.max")), "33554432");
+        assert_eq!(read(&c.join("memory.swap.max")), "33554432");
+        assert_eq!(read(&c.join("cpu.max")), "50000 100000");
+        assert_eq!(read(&c.join("cpu.weight")), "200");
+        assert_eq!(read(&c.join("cpuset.cpus")), "0");
+        assert_eq!(read(&c.join("pids.max")), "20");
+    }
+
+    #[test]
+    fn creating_an_existing_cgroup_only_applies_limits() {
+        let fake = Arc::new(FakeFs::new());
+        let g = group(&fake, "/hs", "c");
+        execute(&g.plan_create(&Limits::default()).unwrap(), fake.as_ref()).unwrap();
+        let again = g.plan_create(&limits()).unwrap();
+        assert!(!again.iter().any(|op| matches!(op, Op::Mkdir(_))));
+        execute(&again, fake.as_ref()).unwrap();
+        assert_eq!(read(&fake.root().join("hs/c/pids.max")), "20");
+    }
+
+    #[test]
+    fn a_value_the_kernel_refuses_undoes_the_whole_plan() {
+        let fake = Arc::new(FakeFs::new());
+        let g = group(&fake, "/hs", "c");
+        // Past validation, but outside the fake's online CPUs (0-1).
+        let bad = Limits {
+            cpuset_cpus: Some("3".into()),
+            ..limits()
+        };
+        let err = execute(&g.plan_create(&bad).unwrap(), fake.as_ref()).unwrap_err();
+        assert!(err.to_string().contains("cpuset.cpus"), "{err}");
+        assert!(!fake.root().join("hs").exists());
+    }
+
+    #[test]
+    fn a_controller_the_base_lacks_is_refused_before_anything_is_created() {
+        let fake = Arc::new(FakeFs::new());
+        std::fs::write(fake.root().join("cgroup.controllers"), "memory").unwrap();
+        let g = group(&fake, "/hs", "c");
+        match g.plan_create(&limits()) {
+            Err(Error::ControllerMissing { controller, .. }) => assert_eq!(controller, "cpu"),
+            other => panic!("expected a missing controller, got {other:?}"),
+        }
+        assert!(!fake.root().join("hs").exists());
+    }
+
+    #[test]
+    fn a_relative_parent_under_a_busy_cgroup_cannot_take_controllers() {
+        let fake = Arc::new(FakeFs::new());
+        fake.write(&fake.root().join("cgroup.subtree_control"), "+memory")
+            .unwrap();
+        let me = fake.root().join("me");
+        fake.mkdir(&me).unwrap();
+        fake.add_process(&me, 100);
+        let all = [unified(fake.root(), &me)];
+        let dyn_fs: Arc<dyn Fs> = fake.clone();
+        let g = Group::new(resolve_named(&all, "t", "c"), &all, dyn_fs);
+        let memory_only = Limits {
+            memory: Some(32 << 20),
+            ..Limits::default()
+        };
+        let err = execute(&g.plan_create(&memory_only).unwrap(), fake.as_ref()).unwrap_err();
+        assert!(err.to_string().contains("device or resource busy"), "{err}");
+        assert!(!me.join("t").exists());
+    }
+
+    #[test]
+    fn join_then_rm_waits_for_empty_and_kill_empties_it() {
+        let fake = Arc::new(FakeFs::new());
+        let g = group(&fake, "/hs", "c");
+        let mut plan = g.plan_create(&limits()).unwrap();
+        g.plan_join(4242, &mut plan);
+        execute(&plan, fake.as_ref()).unwrap();
+        assert_eq!(g.procs().unwrap(), [4242]);
+        let busy = g.remove(false, Duration::from_millis(20)).unwrap_err();
+        assert!(matches!(busy, Error::NotEmpty(_)), "{busy}");
+        g.remove(true, Duration::from_secs(1)).unwrap();
+        assert!(!fake.root().join("hs/c").exists());
+        assert!(!g.exists());
+        g.remove(true, Duration::from_secs(1)).unwrap();
+    }
+
+    #[test]
+    fn rm_removes_child_cgroups_first() {
+        let fake = Arc::new(FakeFs::new());
+        let g = group(&fake, "/hs", "c");
+        execute(&g.plan_create(&Limits::default()).unwrap(), fake.as_ref()).unwrap();
+        fake.mkdir(&fake.root().join("hs/c/inner")).unwrap();
+        g.remove(false, Duration::from_secs(1)).unwrap();
+        assert!(!fake.root().join("hs/c").exists());
+    }
+
+    #[test]
+    fn freeze_and_thaw_wait_for_cgroup_events() {
+        let fake = Arc::new(FakeFs::new());
+        let g = group(&fake, "/hs", "c");
+        execute(&g.plan_create(&Limits::default()).unwrap(), fake.as_ref()).unwrap();
+        let events = fake.root().join("hs/c/cgroup.events");
+        let deadline = Instant::now() + Duration::from_secs(1);
+        g.set_frozen(true, deadline).unwrap();
+        assert!(fake.read(&events).unwrap().contains("frozen 1"));
+        g.set_frozen(false, deadline).unwrap();
+        assert!(fake.read(&events).unwrap().contains("frozen 0"));
+    }
+
+    #[test]
+    fn stats_come_from_the_v2_files() {
+        let fake = Arc::new(FakeFs::new());
+        let g = group(&fake, "/hs", "c");
+        execute(&g.plan_create(&limits()).unwrap(), fake.as_ref()).unwrap();
+        let stats = g.stats().unwrap();
+        assert_eq!(stats.memory.usage, Some(4096));
+        assert_eq!(stats.memory.peak, Some(8192));
+        assert_eq!(stats.memory.limit, Some(32 << 20));
+        assert_eq!(stats.memory.oom_kills, Some(0));
+        assert_eq!(stats.cpu.usage_ns, Some(5000));
+        assert_eq!(stats.pids.max, Some(20));
+        assert_eq!(stats.pids.current, Some(0));
+    }
+
+    #[test]
+    fn set_changes_an_existing_cgroup_and_refuses_a_missing_one() {
+        let fake = Arc::new(FakeFs::new());
+        let g = group(&fake, "/hs", "c");
+        assert!(matches!(g.plan_set(&limits()), Err(Error::NoSuchCgroup(_))));
+        execute(&g.plan_create(&limits()).unwrap(), fake.as_ref()).unwrap();
+        let more = Limits {
+            pids_limit: Some(None),
+            ..Limits::default()
+        };
+        execute(&g.plan_set(&more).unwrap(), fake.as_ref()).unwrap();
+        assert_eq!(read(&fake.root().join("hs/c/pids.max")), "max");
+    }
+
+    #[test]
+    fn on_hybrid_the_unified_tree_leaves_v1_controllers_alone() {
+        let fake = Arc::new(FakeFs::new());
+        let v1_memory = Hierarchy {
+            key: "memory".into(),
+            version: Version::V1,
+            controllers: vec!["memory".into()],
+            mount_point: "/nonexistent/memory".into(),
+            own: "/nonexistent/memory".into(),
+        };
+        let tree = unified(fake.root(), fake.root());
+        let all = [v1_memory, tree.clone()];
+        let dyn_fs: Arc<dyn Fs> = fake.clone();
+        let g = Group::new(
+            resolve_named(std::slice::from_ref(&tree), "/hs", "c"),
+            &all,
+            dyn_fs,
+        );
+        let plan = g
+            .plan_create(&Limits {
+                memory: Some(32 << 20),
+                pids_limit: Some(Some(5)),
+                ..Limits::default()
+            })
+            .unwrap();
+        let text: Vec<String> = plan.iter().map(|op| op.to_string()).collect();
+        assert!(!text.iter().any(|t| t.contains("memory")), "{text:?}");
+        assert!(text.iter().any(|t| t.contains("pids.max")), "{text:?}");
+    }
+}
