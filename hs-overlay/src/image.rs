@@ -54,6 +54,18 @@ pub fn plan(request: &MountRequest) -> Result<Vec<Op>> {
             ops.push(Op::CreateDir { path: work.clone() });
             (Some(upper), Some(work))
         }
+        (None, None) if request.lowers.len() < 2 => {
+            return Err(OverlayError::BadArgument {
+                flag: "--lower",
+                value: request
+                    .lowers
+                    .first()
+                    .map(|l| l.display().to_string())
+                    .unwrap_or_default(),
+                why:
+                    "a read-only overlay needs at least two lower dirs (or give --upper and --work)",
+            })
+        }
         (None, None) => (None, None),
         (Some(_), None) | (None, Some(_)) => {
             return Err(OverlayError::BadArgument {

@@ -155,6 +155,8 @@ fn mount_with_fsconfig(spec: &OverlaySpec, target: &Path) -> Result<(), Attempt>
     // Long paths go in as /proc/self/fd/N of an O_PATH fd held open until
     // the superblock is created.
     let mut held: Vec<OwnedFd> = Vec::new();
+    // What mount(8) shows as the source; cosmetic, so a refusal is ignored.
+    let _ = set_string(&fs, c"source", c"overlay");
 
     for (i, lower) in spec.lowers.iter().enumerate() {
         let value = path_value(lower, &mut held, target)?;

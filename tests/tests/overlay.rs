@@ -1,0 +1,659 @@
+//! hs-overlay, black-box: every mount is made inside a private mount
+//! namespace the test creates (util-linux `unshare -m`), and the test checks
+//! from its own namespace that nothing reached it or outlived the command.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use hs_tests::{
+    assert_no_mounts_under, assert_tool_error, bin, in_private_mount_ns, mounts_under, run, run_ok,
+    tempdir_in_target, tree_digest, wait_until, TempDir,
+};
+
+/// `sh -c SCRIPT` in a new private mount namespace, with `$OV` the
+/// hs-overlay binary and `$1…` the given arguments.
+fn sh_in_ns(script: &str, args: &[&Path]) -> Command {
+    let mut cmd = in_private_mount_ns("sh");
+    cmd.arg("-c")
+        .arg(script)
+        .arg("sh")
+        .args(args)
+        .env("OV", bin("hs-overlay"));
+    cmd
+}
+
+/// A scratch dir with `t/` (the target) and paths for upper and work.
+struct Scratch {
+    dir: TempDir,
+}
+
+impl Scratch {
+    fn new(prefix: &str) -> Self {
+        let dir = tempdir_in_target(prefix);
+        std::fs::create_dir(dir.path().join("t")).unwrap();
+        Self { dir }
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+    fn target(&self) -> PathBuf {
+        self.path("t")
+    }
+}
+
+/// Two image layers: `top` with `a` and `file`, `bottom` with `dir/…`,
+/// `file` (shadowed) and `keep`.
+fn two_layers(scratch: &Scratch) -> (PathBuf, PathBuf) {
+    let top = scratch.path("top");
+    let bottom = scratch.path("bottom");
+    std::fs::create_dir_all(&top).unwrap();
+    std::fs::create_dir_all(bottom.join("dir/sub")).unwrap();
+    std::fs::write(top.join("a"), "a\n").unwrap();
+    std::fs::write(top.join("file"), "top\n").unwrap();
+    std::fs::write(bottom.join("file"), "bottom\n").unwrap();
+    std::fs::write(bottom.join("keep"), "keep\n").unwrap();
+    std::fs::write(bottom.join("dir/one"), "1\n").unwrap();
+    std::fs::write(bottom.join("dir/sub/two"), "2\n").unwrap();
+    (top, bottom)
+}
+
+fn is_whiteout(path: &Path) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    path.symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_char_device() && m.rdev() == 0)
+}
+
+#[test]
+fn mount_write_delete_and_rename_land_in_upper_and_leave_lowers_unchanged() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let scratch = Scratch::new("ov-mount");
+    let (top, bottom) = two_layers(&scratch);
+    let before = (tree_digest(&top), tree_digest(&bottom));
+    let lowers = format!("{}:{}", top.display(), bottom.display());
+    run_ok(
+        sh_in_ns(
+            r#"set -e
+            "$OV" mount --lower "$1" --upper "$2" --work "$3" --target "$4" -- sh -c '
+                set -e
+                test "$(cat "${1:?}/file")" = top
+                echo new > "${1:?}/new"
+                echo more >> "${1:?}/file"
+                rm -rf "${1:?}/dir"
+                mv "${1:?}/a" "${1:?}/renamed"' sh "$4""#,
+            &[
+                Path::new(&lowers),
+                &scratch.path("u"),
+                &scratch.path("w"),
+                &scratch.target(),
+            ],
+        )
+        .stdin(Stdio::null()),
+    );
+    assert_eq!((tree_digest(&top), tree_digest(&bottom)), before);
+    let upper = scratch.path("u");
+    assert_eq!(std::fs::read_to_string(upper.join("new")).unwrap(), "new\n");
+    assert_eq!(
+        std::fs::read_to_string(upper.join("file")).unwrap(),
+        "top\nmore\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(upper.join("renamed")).unwrap(),
+        "a\n"
+    );
+    assert!(is_whiteout(&upper.join("dir")), "rm -rf left no whiteout");
+    assert!(is_whiteout(&upper.join("a")), "mv left no whiteout");
+    assert_no_mounts_under(&scratch.target());
+}
+
+#[test]
+fn mount_reports_its_mounts_on_info_fd() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let scratch = Scratch::new("ov-info");
+    let (top, _) = two_layers(&scratch);
+    let info = scratch.path("info.json");
+    run_ok(&mut sh_in_ns(
+        r#""$OV" mount --lower "$1" --upper "$2" --work "$3" --target "$4" --info-fd 3 -- true 3>"$5""#,
+        &[
+            &top,
+            &scratch.path("u"),
+            &scratch.path("w"),
+            &scratch.target(),
+            &info,
+        ],
+    ));
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(info).unwrap()).unwrap();
+    let target = scratch.target().canonicalize().unwrap();
+    assert_eq!(info["target"], target.to_str().unwrap());
+    assert_eq!(
+        info["mounts"],
+        serde_json::json!([target.to_str().unwrap()])
+    );
+}
+
+#[test]
+fn mount_is_invisible_outside_its_namespace_and_gone_after_prog_exits() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let scratch = Scratch::new("ov-private");
+    let (top, _) = two_layers(&scratch);
+    let ready = scratch.path("ready");
+    let mut child = sh_in_ns(
+        r#"exec "$OV" mount --lower "$1" --upper "$2" --work "$3" --target "$4" -- sh -c 'echo $$ > "$1"; read line || true' sh "$5""#,
+        &[
+            &top,
+            &scratch.path("u"),
+            &scratch.path("w"),
+            &scratch.target(),
+            &ready,
+        ],
+    )
+    .stdin(Stdio::piped())
+    .spawn()
+    .unwrap();
+    assert!(wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(&ready).is_ok_and(|s| s.ends_with('\n'))
+    }));
+    let pid = std::fs::read_to_string(&ready).unwrap().trim().to_string();
+    let theirs = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+    let target = scratch.target().canonicalize().unwrap();
+    assert!(
+        theirs.contains(&format!(" {} ", target.display())),
+        "the chained program does not see the overlay"
+    );
+    assert_eq!(mounts_under(&target), Vec::<String>::new());
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    assert_no_mounts_under(&target);
+}
+
+#[test]
+fn host_mirror_write_delete_and_rename_land_in_upper_and_leave_host_unchanged() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    // A host dir of the test's own under /var/tmp stands in for the host
+    // files the container touches.
+    let host = tempfile::Builder::new()
+        .prefix("hs-ov-host-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    std::fs::create_dir_all(host.path().join("dir/sub")).unwrap();
+    std::fs::write(host.path().join("dir/sub/f"), "f\n").unwrap();
+    std::fs::write(host.path().join("file"), "host\n").unwrap();
+    std::fs::write(host.path().join("old"), "old\n").unwrap();
+    let before = tree_digest(host.path());
+    let etc_before = tree_digest(Path::new("/etc/default"));
+    let scratch = Scratch::new("ov-host");
+    run_ok(&mut sh_in_ns(
+        r#"set -e
+        "$OV" host --upper "$1" --work "$2" --target "$3" -- sh -c '
+            set -e
+            h="${1:?}${2:?}"
+            echo more >> "$h/file"
+            rm -rf "$h/dir"
+            mv "$h/old" "$h/new"
+            echo hs > "${1:?}/etc/default/hs-overlay-test"' sh "$3" "$4""#,
+        &[
+            &scratch.path("u"),
+            &scratch.path("w"),
+            &scratch.target(),
+            host.path(),
+        ],
+    ));
+    assert_eq!(tree_digest(host.path()), before);
+    assert_eq!(tree_digest(Path::new("/etc/default")), etc_before);
+    assert!(!Path::new("/etc/default/hs-overlay-test").exists());
+    let rel = host.path().strip_prefix("/var").unwrap();
+    let upper = scratch.path("u/var").join(rel);
+    assert_eq!(
+        std::fs::read_to_string(upper.join("file")).unwrap(),
+        "host\nmore\n"
+    );
+    assert!(is_whiteout(&upper.join("dir")));
+    assert!(is_whiteout(&upper.join("old")));
+    assert_eq!(std::fs::read_to_string(upper.join("new")).unwrap(), "old\n");
+    assert_eq!(
+        std::fs::read_to_string(scratch.path("u/etc/default/hs-overlay-test")).unwrap(),
+        "hs\n"
+    );
+    assert_no_mounts_under(&scratch.target());
+}
+
+#[test]
+fn host_mirror_runs_host_programs_chrooted() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let scratch = Scratch::new("ov-chroot");
+    let out = run_ok(&mut sh_in_ns(
+        r#""$OV" host --upper "$1" --work "$2" --target "$3" -- chroot "$3" /bin/sh -c '/usr/bin/env -i A=b /usr/bin/env; ls /usr/bin/env; echo $0'"#,
+        &[&scratch.path("u"), &scratch.path("w"), &scratch.target()],
+    ));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "A=b\n/usr/bin/env\n/bin/sh\n"
+    );
+}
+
+#[test]
+fn host_mirror_symlinks_stay_symlinks_and_are_not_mounted() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let scratch = Scratch::new("ov-links");
+    let target = scratch.target().canonicalize().unwrap();
+    let out = run_ok(&mut sh_in_ns(
+        r#""$OV" host --upper "$1" --work "$2" --target "$3" -- cat /proc/self/mountinfo"#,
+        &[&scratch.path("u"), &scratch.path("w"), &target],
+    ));
+    let mountinfo = String::from_utf8_lossy(&out.stdout);
+    let mount_points: Vec<&str> = mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|mp| Path::new(mp).starts_with(&target))
+        .collect();
+    let mut expected = vec![target.clone()];
+    for dir in [
+        "bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc", "opt", "var", "srv",
+    ] {
+        let host = Path::new("/").join(dir);
+        match host.symlink_metadata() {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                // The symlink was made in the skeleton, which is gone with the
+                // namespace; what counts is that it was not mounted.
+                assert!(!mount_points.contains(&target.join(dir).to_str().unwrap()));
+            }
+            Ok(meta) if meta.is_dir() => expected.push(target.join(dir)),
+            _ => {}
+        }
+    }
+    let mut found: Vec<PathBuf> = mount_points.iter().map(PathBuf::from).collect();
+    found.sort();
+    expected.sort();
+    assert_eq!(found, expected, "one mount per real dir, none for symlinks");
+}
+
+#[test]
+fn host_mirror_recreates_host_symlinks_with_their_targets() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let scratch = Scratch::new("ov-readlink");
+    let out = run_ok(&mut sh_in_ns(
+        r#""$OV" host --upper "$1" --work "$2" --target "$3" -- sh -c 'for d in bin sbin lib lib64; do if [ -L "/$d" ]; then echo "$d $(readlink "$3/$d") $(readlink "/$d")"; fi; done'"#,
+        &[&scratch.path("u"), &scratch.path("w"), &scratch.target()],
+    ));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in text.lines() {
+        let parts: Vec<&str> = line.split(' ').collect();
+        assert_eq!(parts[1], parts[2], "{line}");
+    }
+    let merged_usr = Path::new("/bin").symlink_metadata().unwrap().is_symlink();
+    assert_eq!(!text.is_empty(), merged_usr);
+}
+
+#[test]
+fn host_mirror_with_upper_under_var_works_with_that_path_hidden() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let root = tempfile::Builder::new()
+        .prefix("hs-ov-root-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    std::fs::write(root.path().join("secret"), "s\n").unwrap();
+    let scratch = Scratch::new("ov-var");
+    let (upper, work) = (root.path().join("c/upper"), root.path().join("c/work"));
+    let out = run_ok(&mut sh_in_ns(
+        r#"set -e
+        "$OV" host --upper "$1" --work "$2" --target "$3" --hide "$4" -- sh -c '
+            set -e
+            ls -A "${1:?}$2"
+            echo x > "${1:?}/etc/hs-overlay-var-test"
+            grep " ${1:?}$2 " /proc/self/mountinfo | grep -c " ro,"' sh "$3" "$4""#,
+        &[&upper, &work, &scratch.target(), root.path()],
+    ));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "1\n",
+        "hidden dir not empty or not ro"
+    );
+    assert_eq!(
+        std::fs::read_to_string(upper.join("etc/hs-overlay-var-test")).unwrap(),
+        "x\n"
+    );
+    assert!(!Path::new("/etc/hs-overlay-var-test").exists());
+    assert_no_mounts_under(&scratch.target());
+}
+
+#[test]
+fn host_mirror_with_upper_under_var_and_no_hide_is_refused() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let root = tempfile::Builder::new()
+        .prefix("hs-ov-root-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let scratch = Scratch::new("ov-nohide");
+    let result = run(&mut sh_in_ns(
+        r#"exec "$OV" host --upper "${1:?}/upper" --work "${1:?}/work" --target "$2" -- true"#,
+        &[root.path(), &scratch.target()],
+    ));
+    assert_tool_error(&result, "hs-overlay", "--hide");
+    assert_eq!(
+        std::fs::read_dir(root.path()).unwrap().count(),
+        0,
+        "created something"
+    );
+}
+
+#[test]
+fn host_mirror_add_dir_mirrors_a_nested_dir_as_its_own_overlay() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let scratch = Scratch::new("ov-adddir");
+    let target = scratch.target().canonicalize().unwrap();
+    let out = run_ok(&mut sh_in_ns(
+        r#""$OV" host --upper "$1" --work "$2" --target "$3" --dirs usr --add-dir /usr/share -- sh -c 'grep -c " $1/usr/share " /proc/self/mountinfo; touch "${1:?}/usr/share/hs-overlay-add-dir"' sh "$3""#,
+        &[&scratch.path("u"), &scratch.path("w"), &target],
+    ));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1\n");
+    assert!(scratch.path("u/usr%2Fshare/hs-overlay-add-dir").exists());
+    assert!(!Path::new("/usr/share/hs-overlay-add-dir").exists());
+}
+
+#[test]
+fn layers_130_mount_with_the_top_layer_winning() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let scratch = Scratch::new("ov-layers");
+    let mut lowers = Vec::new();
+    for i in 0..130 {
+        let layer = scratch.path(&format!("layers/layer-with-a-longish-name-{i:03}"));
+        std::fs::create_dir_all(&layer).unwrap();
+        std::fs::write(layer.join("who"), format!("{i}\n")).unwrap();
+        std::fs::write(layer.join(format!("only-{i:03}")), "").unwrap();
+        lowers.push(layer.display().to_string());
+    }
+    let lowers = lowers.join(":");
+    assert!(
+        lowers.len() > 4096,
+        "the test must exceed one page of options"
+    );
+    let out = run_ok(&mut sh_in_ns(
+        r#""$OV" mount --lower "$1" --upper "$2" --work "$3" --target "$4" -- sh -c 'cat "${1:?}/who"; ls "$1" | grep -c only-' sh "$4""#,
+        &[
+            Path::new(&lowers),
+            &scratch.path("u"),
+            &scratch.path("w"),
+            &scratch.target(),
+        ],
+    ));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "0\n130\n");
+}
+
+#[test]
+fn diff_matches_the_expected_changes_for_a_scripted_session() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let scratch = Scratch::new("ov-diff");
+    let lower = scratch.path("lower");
+    for d in ["etc", "old/deep", "swap"] {
+        std::fs::create_dir_all(lower.join(d)).unwrap();
+    }
+    for f in [
+        "etc/keep",
+        "etc/edit",
+        "etc/gone",
+        "old/deep/x",
+        "swap/x",
+        "swap/y",
+    ] {
+        std::fs::write(lower.join(f), "x\n").unwrap();
+    }
+    run_ok(&mut sh_in_ns(
+        r#"set -e
+        "$OV" mount --lower "$1" --upper "$2" --work "$3" --target "$4" -- sh -c '
+            set -e
+            cd "${1:?}"
+            echo changed >> etc/edit
+            echo new > etc/new
+            rm etc/gone
+            rm -rf old
+            rm -rf swap && mkdir swap && echo z > swap/z
+            mkdir -p fresh/sub && echo f > fresh/sub/f' sh "$4""#,
+        &[
+            &lower,
+            &scratch.path("u"),
+            &scratch.path("w"),
+            &scratch.target(),
+        ],
+    ));
+    let out = run_ok(
+        Command::new(bin("hs-overlay"))
+            .arg("diff")
+            .arg(scratch.path("u"))
+            .arg("--lower")
+            .arg(&lower),
+    );
+    let expected = [
+        ("C", "/etc"),
+        ("C", "/etc/edit"),
+        ("D", "/etc/gone"),
+        ("A", "/etc/new"),
+        ("A", "/fresh"),
+        ("A", "/fresh/sub"),
+        ("A", "/fresh/sub/f"),
+        ("D", "/old"),
+        ("C", "/swap"),
+        ("D", "/swap/x"),
+        ("D", "/swap/y"),
+        ("A", "/swap/z"),
+    ]
+    .iter()
+    .map(|(kind, path)| format!("{{\"kind\":\"{kind}\",\"path\":\"{path}\"}}\n"))
+    .collect::<String>();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+}
+
+#[test]
+fn diff_host_maps_upper_subdirs_to_container_paths() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let scratch = Scratch::new("ov-diffhost");
+    run_ok(&mut sh_in_ns(
+        r#""$OV" host --upper "$1" --work "$2" --target "$3" --dirs etc -- sh -c 'echo x > "${1:?}/etc/hs-overlay-diff-test"; rm "${1:?}/etc/hostname"' sh "$3""#,
+        &[&scratch.path("u"), &scratch.path("w"), &scratch.target()],
+    ));
+    let out = run_ok(
+        Command::new(bin("hs-overlay"))
+            .arg("diff")
+            .arg(scratch.path("u"))
+            .arg("--host"),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "{\"kind\":\"C\",\"path\":\"/etc\"}\n\
+         {\"kind\":\"D\",\"path\":\"/etc/hostname\"}\n\
+         {\"kind\":\"A\",\"path\":\"/etc/hs-overlay-diff-test\"}\n"
+    );
+}
+
+#[test]
+fn umount_removes_everything_a_mount_without_prog_left() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let scratch = Scratch::new("ov-umount");
+    let target = scratch.target().canonicalize().unwrap();
+    let out = run_ok(&mut sh_in_ns(
+        r#"set -e
+        "$OV" host --upper "$1" --work "$2" --target "$3"
+        grep -c " $3[ /]" /proc/self/mountinfo
+        "$OV" umount "$3"
+        grep -c " $3[ /]" /proc/self/mountinfo || true"#,
+        &[&scratch.path("u"), &scratch.path("w"), &target],
+    ));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let counts: Vec<&str> = text.lines().collect();
+    assert_ne!(counts[0], "0");
+    assert_eq!(counts[1], "0");
+}
+
+#[test]
+fn umount_of_something_not_mounted_is_refused() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let scratch = Scratch::new("ov-notmounted");
+    let result = run(Command::new(bin("hs-overlay"))
+        .arg("umount")
+        .arg(scratch.target()));
+    assert_tool_error(&result, "hs-overlay", "not a mount point");
+}
+
+#[test]
+fn missing_lower_is_refused_and_nothing_created() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let scratch = Scratch::new("ov-nolower");
+    let result = run(&mut sh_in_ns(
+        r#"exec "$OV" mount --lower "$1" --upper "$2" --work "$3" --target "$4" -- true"#,
+        &[
+            &scratch.path("missing"),
+            &scratch.path("u"),
+            &scratch.path("w"),
+            &scratch.target(),
+        ],
+    ));
+    assert_tool_error(&result, "hs-overlay", "no such directory");
+    assert!(!scratch.path("u").exists() && !scratch.path("w").exists());
+}
+
+#[test]
+fn target_that_is_not_a_directory_is_refused() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let scratch = Scratch::new("ov-notdir");
+    let (top, _) = two_layers(&scratch);
+    let result = run(&mut sh_in_ns(
+        r#"exec "$OV" mount --lower "$1" --target "$2" -- true"#,
+        &[&top, &top.join("a")],
+    ));
+    assert_tool_error(&result, "hs-overlay", "not a directory");
+}
+
+#[test]
+fn upper_on_an_overlay_is_refused() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let scratch = Scratch::new("ov-nested");
+    let (top, bottom) = two_layers(&scratch);
+    std::fs::create_dir(scratch.path("t2")).unwrap();
+    let result = run(&mut sh_in_ns(
+        r#"exec "$OV" mount --lower "$1" --upper "$2" --work "$3" --target "$4" -- "$OV" mount --lower "$5" --upper "$4/u" --work "$4/w" --target "$6" -- true"#,
+        &[
+            &top,
+            &scratch.path("u"),
+            &scratch.path("w"),
+            &scratch.target(),
+            &bottom,
+            &scratch.path("t2"),
+        ],
+    ));
+    assert_tool_error(&result, "hs-overlay", "lies on an overlayfs");
+}
+
+#[test]
+fn upper_and_work_on_different_filesystems_are_refused() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let scratch = Scratch::new("ov-xdev");
+    let (top, _) = two_layers(&scratch);
+    let work = tempfile::tempdir_in("/dev/shm").unwrap();
+    let result = run(&mut sh_in_ns(
+        r#"exec "$OV" mount --lower "$1" --upper "$2" --work "$3" --target "$4" -- true"#,
+        &[
+            &top,
+            &scratch.path("u"),
+            &work.path().join("w"),
+            &scratch.target(),
+        ],
+    ));
+    assert_tool_error(&result, "hs-overlay", "different filesystems");
+    assert!(!scratch.path("u").exists());
+}
+
+#[test]
+fn unknown_overlay_option_is_refused() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let scratch = Scratch::new("ov-badopt");
+    let (top, _) = two_layers(&scratch);
+    let result = run(&mut sh_in_ns(
+        r#"exec "$OV" mount --lower "$1" --upper "$2" --work "$3" --target "$4" --option no_such_feature=on -- true"#,
+        &[
+            &top,
+            &scratch.path("u"),
+            &scratch.path("w"),
+            &scratch.target(),
+        ],
+    ));
+    assert_tool_error(&result, "hs-overlay", "not supported by this kernel");
+}
+
+#[test]
+fn chained_program_that_is_missing_exits_127() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let scratch = Scratch::new("ov-127");
+    let (top, _) = two_layers(&scratch);
+    let (code, _, stderr) = run(&mut sh_in_ns(
+        r#"exec "$OV" mount --lower "$1" --upper "$2" --work "$3" --target "$4" -- /no/such/program"#,
+        &[
+            &top,
+            &scratch.path("u"),
+            &scratch.path("w"),
+            &scratch.target(),
+        ],
+    ));
+    assert_eq!(code, 127, "{stderr}");
+}
+
+#[test]
+fn read_only_overlay_of_two_layers_mounts_and_of_one_is_refused() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let scratch = Scratch::new("ov-ro");
+    let (top, bottom) = two_layers(&scratch);
+    let lowers = format!("{}:{}", top.display(), bottom.display());
+    let out = run_ok(&mut sh_in_ns(
+        r#""$OV" mount --lower "$1" --target "$2" -- sh -c 'cat "${1:?}/keep"; touch "${1:?}/x" 2>/dev/null || echo read-only' sh "$2""#,
+        &[Path::new(&lowers), &scratch.target()],
+    ));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "keep\nread-only\n");
+    let result = run(&mut sh_in_ns(
+        r#"exec "$OV" mount --lower "$1" --target "$2" -- true"#,
+        &[&top, &scratch.target()],
+    ));
+    assert_tool_error(&result, "hs-overlay", "two lower");
+}
