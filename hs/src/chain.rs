@@ -1,0 +1,522 @@
+//! The exec chain of a container, built from its config: one argv per hs
+//! tool, each ending in `--` before the next (DESIGN.md, top). Pure, so
+//! `--dry-run` and the unit tests see exactly what `run` and `start` exec.
+
+use std::path::{Path, PathBuf};
+
+use hs_state::schema::{Config, Limits, Rootfs};
+
+/// Namespaces every container gets (no net: a host mirror shares the
+/// host's network, as hoststack does).
+pub const NAMESPACES: &str = "mnt,pid,uts,ipc,cgroup";
+
+/// The cgroup parent when neither --cgroup-parent nor HS_CGROUP_PARENT says.
+pub const DEFAULT_CGROUP_PARENT: &str = "/hs";
+
+/// Where each hs tool lives (absolute paths in a real run, so the chain
+/// does not depend on PATH; bare names in tests).
+#[derive(Debug, Clone)]
+pub struct Tools {
+    pub hs: String,
+    pub pty: String,
+    pub cgroup: String,
+    pub unshare: String,
+    pub overlay: String,
+}
+
+impl Tools {
+    /// Every tool found next to this executable, else on PATH.
+    pub fn find() -> Result<Self, hs_common::sibling::NotFound> {
+        let find = |name: &str| -> Result<String, hs_common::sibling::NotFound> {
+            Ok(hs_common::sibling::sibling(name)?
+                .to_string_lossy()
+                .into_owned())
+        };
+        let hs = std::env::current_exe()
+            .map(|p| p.to_string_lossy().into_owned())
+            .or_else(|_| find("hs"))?;
+        Ok(Self {
+            hs,
+            pty: find("hs-pty")?,
+            cgroup: find("hs-cgroup")?,
+            unshare: find("hs-unshare")?,
+            overlay: find("hs-overlay")?,
+        })
+    }
+
+    /// Bare tool names (PATH lookup), as DESIGN.md shows the chain.
+    pub fn bare() -> Self {
+        Self {
+            hs: "hs".into(),
+            pty: "hs-pty".into(),
+            cgroup: "hs-cgroup".into(),
+            unshare: "hs-unshare".into(),
+            overlay: "hs-overlay".into(),
+        }
+    }
+}
+
+/// The files of one container under `$HS_ROOT/containers/<id>/`.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub hs_root: PathBuf,
+    pub dir: PathBuf,
+}
+
+impl Layout {
+    pub fn new(hs_root: &Path, dir: &Path) -> Self {
+        Self {
+            hs_root: hs_root.to_path_buf(),
+            dir: dir.to_path_buf(),
+        }
+    }
+    pub fn socket(&self) -> PathBuf {
+        self.dir.join("attach.sock")
+    }
+    pub fn log(&self) -> PathBuf {
+        self.dir.join("log")
+    }
+    pub fn exit_file(&self) -> PathBuf {
+        self.dir.join("exit.json")
+    }
+    pub fn upper(&self) -> PathBuf {
+        self.dir.join("upper")
+    }
+    pub fn work(&self) -> PathBuf {
+        self.dir.join("work")
+    }
+    /// The overlay's mount point: a directory on the host, but mounted on
+    /// only inside the container's own mount namespace.
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.join("rootfs")
+    }
+}
+
+/// The fds the monitor and hs-cgroup report on (`--info-fd`); none in a
+/// dry run, so the printed chain runs as is in a shell.
+#[derive(Debug, Clone, Copy)]
+pub struct InfoFds {
+    pub monitor: i32,
+    pub cgroup: i32,
+}
+
+/// The container's short id: docker's 12 characters.
+pub fn short_id(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
+
+/// The full chain of `hs run` / `hs start` for container `id`.
+pub fn run_chain(
+    config: &Config,
+    id: &str,
+    layout: &Layout,
+    tools: &Tools,
+    info: Option<InfoFds>,
+) -> Vec<Vec<String>> {
+    let hostname = config
+        .hostname
+        .clone()
+        .unwrap_or_else(|| short_id(id).to_string());
+    vec![
+        monitor_step(config, id, layout, tools, info.map(|i| i.monitor)),
+        cgroup_step(config, id, tools, info.map(|i| i.cgroup)),
+        namespace_step(config, &hostname, tools),
+        overlay_step(config, layout, tools),
+        root_step(config, &hostname, layout, tools),
+    ]
+}
+
+/// One argv: the steps joined with their `--`, then the command.
+pub fn flatten(steps: &[Vec<String>]) -> Vec<String> {
+    steps.iter().flatten().cloned().collect()
+}
+
+fn monitor_step(
+    config: &Config,
+    id: &str,
+    layout: &Layout,
+    tools: &Tools,
+    info_fd: Option<i32>,
+) -> Vec<String> {
+    let mut step = words(&[&tools.pty, "serve", "--detach"]);
+    push_path(&mut step, "--socket", &layout.socket());
+    push_path(&mut step, "--log", &layout.log());
+    push_path(&mut step, "--exit-file", &layout.exit_file());
+    if config.tty {
+        step.extend(words(&["--tty", "--console"]));
+    }
+    if config.interactive {
+        step.push("--stdin".into());
+    }
+    step.extend(words(&[
+        "--on-exit",
+        &tools.hs,
+        "--on-exit-arg",
+        "cleanup",
+        "--on-exit-arg",
+        id,
+    ]));
+    if let Some(fd) = info_fd {
+        step.extend(words(&["--info-fd", &fd.to_string()]));
+    }
+    step.push("--".into());
+    step
+}
+
+/// The cgroup parent a config asks for.
+pub fn cgroup_parent(config: &Config) -> &str {
+    config
+        .cgroup_parent
+        .as_deref()
+        .unwrap_or(DEFAULT_CGROUP_PARENT)
+}
+
+fn cgroup_step(config: &Config, id: &str, tools: &Tools, info_fd: Option<i32>) -> Vec<String> {
+    let mut step = words(&[
+        &tools.cgroup,
+        "exec",
+        "--parent",
+        cgroup_parent(config),
+        "--name",
+        id,
+    ]);
+    step.extend(limit_flags(&config.limits));
+    if let Some(fd) = info_fd {
+        step.extend(words(&["--info-fd", &fd.to_string()]));
+    }
+    step.push("--".into());
+    step
+}
+
+/// hs-cgroup's limit flags for recorded limits (in kernel units).
+pub fn limit_flags(limits: &Limits) -> Vec<String> {
+    let mut flags = Vec::new();
+    let mut push = |flag: &str, value: Option<String>| {
+        if let Some(value) = value {
+            flags.push(flag.to_string());
+            flags.push(value);
+        }
+    };
+    push("--memory", limits.memory.map(|v| v.to_string()));
+    push("--memory-swap", limits.memory_swap.map(|v| v.to_string()));
+    push("--cpus", limits.cpus.map(|v| v.to_string()));
+    push("--cpu-shares", limits.cpu_shares.map(|v| v.to_string()));
+    push("--cpuset-cpus", limits.cpuset_cpus.clone());
+    push("--cpuset-mems", limits.cpuset_mems.clone());
+    push("--pids-limit", limits.pids_limit.map(|v| v.to_string()));
+    flags
+}
+
+fn namespace_step(config: &Config, hostname: &str, tools: &Tools) -> Vec<String> {
+    let mut step = words(&[&tools.unshare, "--ns", NAMESPACES, "--hostname", hostname]);
+    if !config.init {
+        step.push("--no-init".into());
+    }
+    step.push("--".into());
+    step
+}
+
+fn overlay_step(config: &Config, layout: &Layout, tools: &Tools) -> Vec<String> {
+    let mut step = vec![tools.overlay.clone()];
+    match &config.rootfs {
+        Rootfs::Host { dirs } => {
+            step.push("host".into());
+            push_path(&mut step, "--upper", &layout.upper());
+            push_path(&mut step, "--work", &layout.work());
+            push_path(&mut step, "--target", &layout.rootfs());
+            if let Some(dirs) = dirs {
+                step.extend(words(&["--dirs", &dirs.join(",")]));
+            }
+            // $HS_ROOT is usually under the mirrored /var: hidden, or the
+            // overlay's own upper dir would be visible (and loop) inside.
+            push_path(&mut step, "--hide", &layout.hs_root);
+        }
+        Rootfs::Dir { path } => {
+            step.extend(words(&["mount", "--lower", path]));
+            push_lower_rest(&mut step, layout);
+        }
+        Rootfs::Image { lowerdirs, .. } => {
+            step.extend(words(&["mount", "--lower", &lowerdirs.join(":")]));
+            push_lower_rest(&mut step, layout);
+        }
+    }
+    step.push("--".into());
+    step
+}
+
+fn push_lower_rest(step: &mut Vec<String>, layout: &Layout) {
+    push_path(step, "--upper", &layout.upper());
+    push_path(step, "--work", &layout.work());
+    push_path(step, "--target", &layout.rootfs());
+}
+
+fn root_step(config: &Config, hostname: &str, layout: &Layout, tools: &Tools) -> Vec<String> {
+    let mut step = vec![tools.unshare.clone()];
+    push_path(&mut step, "--root", &layout.rootfs());
+    for volume in &config.volumes {
+        let mut spec = format!("{}:{}", volume.source, volume.destination);
+        if volume.read_only {
+            spec.push_str(":ro");
+        }
+        step.extend(words(&["--volume", &spec]));
+    }
+    if config.tty {
+        step.push("--console".into());
+    }
+    if let Some(dir) = &config.workdir {
+        step.extend(words(&["--chdir", dir]));
+    }
+    if let Some(user) = &config.user {
+        step.extend(words(&["--user", user]));
+    }
+    step.extend(env_flags(&container_env(config, hostname)));
+    step.push("--".into());
+    step.extend(config.command.iter().cloned());
+    step
+}
+
+/// The command's whole environment: the recorded one plus HOSTNAME.
+pub fn container_env(config: &Config, hostname: &str) -> Vec<String> {
+    let mut env = config.env.clone();
+    if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
+        env.push(format!("HOSTNAME={hostname}"));
+    }
+    env
+}
+
+/// `--clear-env --env K=V…`: the container never inherits hs's own
+/// environment.
+pub fn env_flags(env: &[String]) -> Vec<String> {
+    let mut flags = vec!["--clear-env".to_string()];
+    for entry in env {
+        flags.push("--env".into());
+        flags.push(entry.clone());
+    }
+    flags
+}
+
+fn push_path(step: &mut Vec<String>, flag: &str, path: &Path) {
+    step.push(flag.into());
+    step.push(path.to_string_lossy().into_owned());
+}
+
+fn words(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// The chain as a shell command, one step a line (`--dry-run`).
+pub fn render(steps: &[Vec<String>]) -> String {
+    let lines: Vec<String> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, step)| {
+            let indent = if i == 0 { "" } else { "  " };
+            let text: Vec<String> = step.iter().map(|w| shell_quote(w)).collect();
+            format!("{indent}{}", text.join(" "))
+        })
+        .collect();
+    let mut out = lines.join(" \\\n");
+    out.push('\n');
+    out
+}
+
+/// `word` quoted for a POSIX shell: as is when it is plainly safe, else in
+/// single quotes.
+pub fn shell_quote(word: &str) -> String {
+    let safe = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c));
+    if safe {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hs_state::schema::{Volume, SCHEMA_VERSION};
+
+    const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    fn config(rootfs: Rootfs) -> Config {
+        Config {
+            version: SCHEMA_VERSION,
+            command: vec!["sh".into(), "-c".into(), "echo hi".into()],
+            env: vec!["PATH=/bin".into()],
+            workdir: None,
+            hostname: None,
+            user: None,
+            rootfs,
+            volumes: vec![],
+            limits: Limits::default(),
+            tty: false,
+            interactive: false,
+            auto_remove: false,
+            init: true,
+            detach_keys: None,
+            cgroup_parent: None,
+            created: chrono::Utc::now(),
+        }
+    }
+
+    fn layout() -> Layout {
+        Layout::new(
+            Path::new("/var/lib/hs"),
+            &Path::new("/var/lib/hs/containers").join(ID),
+        )
+    }
+
+    fn chain(config: &Config) -> Vec<Vec<String>> {
+        run_chain(config, ID, &layout(), &Tools::bare(), None)
+    }
+
+    #[test]
+    fn host_mirror_chain_runs_the_tools_in_designs_order() {
+        let steps = chain(&config(Rootfs::Host { dirs: None }));
+        let heads: Vec<&str> = steps
+            .iter()
+            .map(|s| s[0].as_str())
+            .zip(steps.iter().map(|s| s[1].as_str()))
+            .map(|(tool, _)| tool)
+            .collect();
+        assert_eq!(
+            heads,
+            [
+                "hs-pty",
+                "hs-cgroup",
+                "hs-unshare",
+                "hs-overlay",
+                "hs-unshare"
+            ]
+        );
+        assert_eq!(steps[3][1], "host");
+        assert!(steps[3].windows(2).any(|w| w == ["--hide", "/var/lib/hs"]));
+        for step in &steps[..4] {
+            assert_eq!(step.last().map(String::as_str), Some("--"));
+        }
+        assert!(steps[4].ends_with(&["--".into(), "sh".into(), "-c".into(), "echo hi".into()]));
+    }
+
+    #[test]
+    fn every_step_but_the_last_ends_in_a_double_dash() {
+        let steps = chain(&config(Rootfs::Dir { path: "/r".into() }));
+        assert!(steps[..4].iter().all(|s| s.last().unwrap() == "--"));
+    }
+
+    #[test]
+    fn image_dir_is_the_only_lower_layer() {
+        let steps = chain(&config(Rootfs::Dir {
+            path: "/images/busybox".into(),
+        }));
+        assert_eq!(steps[3][1..4], ["mount", "--lower", "/images/busybox"]);
+    }
+
+    #[test]
+    fn stored_image_layers_are_joined_top_first() {
+        let steps = chain(&config(Rootfs::Image {
+            reference: "busybox".into(),
+            id: "sha256:x".into(),
+            lowerdirs: vec!["/l/top".into(), "/l/base".into()],
+        }));
+        assert_eq!(steps[3][3], "/l/top:/l/base");
+    }
+
+    #[test]
+    fn monitor_runs_cleanup_of_this_container_on_exit() {
+        let steps = chain(&config(Rootfs::Host { dirs: None }));
+        let joined = steps[0].join(" ");
+        assert!(joined.contains(&format!(
+            "--on-exit hs --on-exit-arg cleanup --on-exit-arg {ID}"
+        )));
+        assert!(joined.contains("--detach"));
+        assert!(!joined.contains("--tty"));
+    }
+
+    #[test]
+    fn a_tty_asks_for_the_containers_own_console() {
+        let mut c = config(Rootfs::Host { dirs: None });
+        c.tty = true;
+        c.interactive = true;
+        let steps = chain(&c);
+        assert!(steps[0].contains(&"--console".to_string()));
+        assert!(steps[0].contains(&"--stdin".to_string()));
+        assert!(steps[4].contains(&"--console".to_string()));
+    }
+
+    #[test]
+    fn limits_go_to_hs_cgroup_under_the_parent() {
+        let mut c = config(Rootfs::Host { dirs: None });
+        c.limits.memory = Some(200 << 20);
+        c.limits.pids_limit = Some(100);
+        c.cgroup_parent = Some("test/parent".into());
+        let steps = chain(&c);
+        let joined = steps[1].join(" ");
+        assert!(joined.contains(&format!("exec --parent test/parent --name {ID}")));
+        assert!(joined.contains("--memory 209715200"));
+        assert!(joined.contains("--pids-limit 100"));
+    }
+
+    #[test]
+    fn default_hostname_is_the_short_id() {
+        let steps = chain(&config(Rootfs::Host { dirs: None }));
+        assert!(steps[2].windows(2).any(|w| w == ["--hostname", &ID[..12]]));
+        assert!(steps[4].contains(&format!("HOSTNAME={}", &ID[..12])));
+    }
+
+    #[test]
+    fn no_init_is_passed_on() {
+        let mut c = config(Rootfs::Host { dirs: None });
+        c.init = false;
+        assert!(chain(&c)[2].contains(&"--no-init".to_string()));
+    }
+
+    #[test]
+    fn volumes_env_workdir_and_user_go_to_the_root_step() {
+        let mut c = config(Rootfs::Host { dirs: None });
+        c.volumes = vec![Volume {
+            source: "/src".into(),
+            destination: "/app".into(),
+            read_only: true,
+        }];
+        c.workdir = Some("/app".into());
+        c.user = Some("1000:1000".into());
+        let joined = chain(&c)[4].join(" ");
+        assert!(joined.contains("--volume /src:/app:ro"));
+        assert!(joined.contains("--chdir /app"));
+        assert!(joined.contains("--user 1000:1000"));
+        assert!(joined.contains("--clear-env --env PATH=/bin"));
+    }
+
+    #[test]
+    fn info_fds_appear_only_when_given() {
+        let c = config(Rootfs::Host { dirs: None });
+        let info = InfoFds {
+            monitor: 7,
+            cgroup: 8,
+        };
+        let steps = run_chain(&c, ID, &layout(), &Tools::bare(), Some(info));
+        assert!(steps[0].windows(2).any(|w| w == ["--info-fd", "7"]));
+        assert!(steps[1].windows(2).any(|w| w == ["--info-fd", "8"]));
+        assert!(!chain(&c)[0].contains(&"--info-fd".to_string()));
+    }
+
+    #[test]
+    fn rendering_quotes_words_a_shell_would_split() {
+        let text = render(&[
+            vec!["a".into(), "--".into()],
+            vec!["sh".into(), "-c".into(), "echo it's".into()],
+        ]);
+        assert_eq!(text, "a -- \\\n  sh -c 'echo it'\\''s'\n");
+    }
+
+    #[test]
+    fn quoting_keeps_plain_words() {
+        assert_eq!(shell_quote("/usr/bin/hs-pty"), "/usr/bin/hs-pty");
+        assert_eq!(shell_quote("K=V"), "K=V");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("a b"), "'a b'");
+    }
+}

@@ -1,0 +1,696 @@
+//! One function per `hs` command: resolve the containers, do the step
+//! (through the lifecycle and launch modules, or by exec'ing a tool), and
+//! print docker's output.
+
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use hs_common::Failure;
+use hs_state::schema::Rootfs;
+use hs_state::{Record, Store};
+
+use crate::chain::{self, Layout, Tools};
+use crate::cli::*;
+use crate::error::{HsError, Result};
+use crate::launch::{self, StartError};
+use crate::lifecycle::{self, is_running};
+use crate::listing::{self, JsonRow, Row, Template};
+use crate::spec::{self, Context};
+use crate::{image, inspect, tools};
+
+type Outcome = std::result::Result<i32, Failure>;
+
+pub fn dispatch(cli: Cli) -> Outcome {
+    match cli.command {
+        Command::Run(args) => run(*args),
+        Command::Attach(args) => attach_cmd(args),
+        Command::Start(args) => start(args),
+        Command::Restart(args) => restart(args),
+        Command::Stop(args) => stop(args),
+        Command::Kill(args) => kill(args),
+        Command::Wait(args) => wait(args),
+        Command::Exec(args) => exec(args),
+        Command::Ps(args) => ps(args),
+        Command::Rm(args) => rm(args),
+        Command::Logs(args) => logs(args),
+        Command::Inspect(args) => inspect_cmd(args),
+        Command::Diff(args) => diff(args),
+        Command::Top(args) => top(args),
+        Command::Stats(args) => stats(args),
+        Command::Prune(_) => prune(),
+        Command::Commit(args) => crate::images::commit(args),
+        Command::Images(args) => crate::images::images(args),
+        Command::Import(args) => crate::images::import(args),
+        Command::Load(args) => crate::images::load(args),
+        Command::Pull(args) => crate::images::pull(args),
+        Command::Rmi(args) => crate::images::rmi(args),
+        Command::Export(args) => crate::images::export(args),
+        Command::Completion(args) => completion(args),
+        Command::Man(args) => man(args),
+        Command::Cleanup(args) => cleanup(args),
+    }
+}
+
+pub fn store() -> Result<Store> {
+    Store::from_env().map_err(|e| HsError::State(e.to_string()))
+}
+
+fn state_error(reference: &str, e: hs_state::Error) -> HsError {
+    match e {
+        hs_state::Error::NotFound { .. } => HsError::NoSuchContainer(reference.to_string()),
+        other => HsError::State(other.to_string()),
+    }
+}
+
+/// The record a user's reference (id, prefix or name) means.
+pub fn resolve(store: &Store, reference: &str) -> Result<Record> {
+    let id = store
+        .resolve(reference)
+        .map_err(|e| state_error(reference, e))?;
+    store.get(&id).map_err(|e| state_error(reference, e))
+}
+
+/// Runs `step` for every reference, docker-style: each success prints the
+/// reference, each failure its own error line; 125 if any failed.
+fn for_each(refs: &[String], mut step: impl FnMut(&str) -> Result<()>) -> Outcome {
+    let mut failed = false;
+    for reference in refs {
+        match step(reference) {
+            Ok(()) => println!("{reference}"),
+            Err(e) => {
+                hs_common::exit::report_failure("hs", &Failure::tool(e));
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { hs_common::EXIT_TOOL } else { 0 })
+}
+
+/// The invoking user's login shell (passwd), else $SHELL, else /bin/sh.
+fn login_shell() -> String {
+    let uid = nix::unistd::getuid();
+    nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map(|u| u.shell.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty() && std::path::Path::new(s).is_file())
+        .or_else(|| std::env::var("SHELL").ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "/bin/sh".into())
+}
+
+fn run(args: RunArgs) -> Outcome {
+    let store = store()?;
+    let find = |name: &str| image::find(store.root(), name);
+    let getenv = |key: &str| std::env::var(key).ok();
+    let ctx = Context {
+        stdin_is_tty: std::io::stdin().is_terminal(),
+        find_image: &find,
+        getenv: &getenv,
+        login_shell: &login_shell,
+    };
+    let spec = spec::from_args(&args, &ctx)?;
+    if spec.dry_run {
+        let tools = Tools::find().unwrap_or_else(|_| Tools::bare());
+        let id = "<id>";
+        let layout = Layout::new(store.root(), &store.container_dir(id));
+        print!(
+            "{}",
+            chain::render(&chain::run_chain(&spec.config, id, &layout, &tools, None))
+        );
+        return Ok(0);
+    }
+    let tools = Tools::find()?;
+    let created = store
+        .create(&spec.config, spec.name.as_deref())
+        .map_err(|e| HsError::State(e.to_string()))?;
+    let record = store
+        .get(&created.id)
+        .map_err(|e| state_error(&created.id, e))?;
+    match launch::start(&store, &record, &tools) {
+        Ok(()) => {}
+        Err(StartError::Failed(code)) => return Ok(code),
+        Err(StartError::Hs(e)) => return Err(e.into()),
+    }
+    if spec.detach {
+        println!("{}", record.id);
+        return Ok(0);
+    }
+    Err(attach_exec(
+        &store,
+        &record,
+        &tools,
+        args.detach_keys.as_deref(),
+        !record.config.interactive,
+    ))
+}
+
+/// Becomes `hs-pty attach` on the container's socket.
+fn attach_exec(
+    store: &Store,
+    record: &Record,
+    tools: &Tools,
+    detach_keys: Option<&str>,
+    no_stdin: bool,
+) -> Failure {
+    let layout = launch::layout(store, &record.id);
+    let mut argv: Vec<OsString> = vec![
+        tools.pty.clone().into(),
+        "attach".into(),
+        "--socket".into(),
+        layout.socket().into(),
+    ];
+    if let Some(keys) = detach_keys.or(record.config.detach_keys.as_deref()) {
+        argv.push("--detach-keys".into());
+        argv.push(keys.into());
+    }
+    if no_stdin {
+        argv.push("--no-stdin".into());
+    }
+    hs_common::exec::exec(&argv)
+}
+
+fn attach_cmd(args: AttachArgs) -> Outcome {
+    let store = store()?;
+    let record = resolve(&store, &args.container)?;
+    if !is_running(&record) {
+        return Err(Failure::tool(
+            "you cannot attach to a stopped container, start it first",
+        ));
+    }
+    let tools = Tools::find()?;
+    Err(attach_exec(
+        &store,
+        &record,
+        &tools,
+        args.detach_keys.as_deref(),
+        args.no_stdin,
+    ))
+}
+
+fn start_one(
+    store: &Store,
+    reference: &str,
+    tools: &Tools,
+) -> std::result::Result<Record, Failure> {
+    let record = resolve(store, reference)?;
+    if is_running(&record) {
+        return Err(HsError::AlreadyRunning(reference.to_string()).into());
+    }
+    match launch::start(store, &record, tools) {
+        Ok(()) => Ok(record),
+        Err(StartError::Failed(code)) => Err(Failure::new(code, String::new())),
+        Err(StartError::Hs(e)) => Err(e.into()),
+    }
+}
+
+fn start(args: StartArgs) -> Outcome {
+    let store = store()?;
+    let tools = Tools::find()?;
+    if args.attach || args.interactive {
+        if args.containers.len() != 1 {
+            return Err(Failure::tool(
+                "you cannot start and attach multiple containers at once",
+            ));
+        }
+        let record = match start_one(&store, &args.containers[0], &tools) {
+            Ok(record) => record,
+            Err(f) if f.message.is_empty() => return Ok(f.code),
+            Err(f) => return Err(f),
+        };
+        return Err(attach_exec(
+            &store,
+            &record,
+            &tools,
+            args.detach_keys.as_deref(),
+            !args.interactive,
+        ));
+    }
+    let mut code = 0;
+    for reference in &args.containers {
+        match start_one(&store, reference, &tools) {
+            Ok(_) => println!("{reference}"),
+            Err(f) => {
+                if !f.message.is_empty() {
+                    hs_common::exit::report_failure("hs", &f);
+                }
+                code = f.code;
+            }
+        }
+    }
+    Ok(code)
+}
+
+fn restart(args: RestartArgs) -> Outcome {
+    let store = store()?;
+    let tools = Tools::find()?;
+    let grace = Duration::from_secs(args.time);
+    for_each(&args.containers, |reference| {
+        let record = resolve(&store, reference)?;
+        lifecycle::stop(&store, &record, grace, &tools)?;
+        let record = resolve(&store, reference)?;
+        match launch::start(&store, &record, &tools) {
+            Ok(()) => Ok(()),
+            Err(StartError::Failed(code)) => Err(HsError::Other(format!(
+                "restarting {reference}: the command failed to start (exit {code})"
+            ))),
+            Err(StartError::Hs(e)) => Err(e),
+        }
+    })
+}
+
+fn stop(args: StopArgs) -> Outcome {
+    let store = store()?;
+    let tools = Tools::find()?;
+    let grace = Duration::from_secs(args.time);
+    for_each(&args.containers, |reference| {
+        let record = resolve(&store, reference)?;
+        lifecycle::stop(&store, &record, grace, &tools)
+    })
+}
+
+fn kill(args: KillArgs) -> Outcome {
+    let signal = lifecycle::parse_signal(&args.signal)?;
+    let store = store()?;
+    for_each(&args.containers, |reference| {
+        let record = resolve(&store, reference)?;
+        lifecycle::kill(&record, signal)
+    })
+}
+
+fn wait(args: ContainersArgs) -> Outcome {
+    let store = store()?;
+    let mut failed = false;
+    for reference in &args.containers {
+        let result = resolve(&store, reference).and_then(|r| lifecycle::wait(&store, &r.id));
+        match result {
+            Ok(Some(code)) => println!("{code}"),
+            Ok(None) => println!("-1"),
+            Err(e) => {
+                hs_common::exit::report_failure("hs", &Failure::tool(e));
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { hs_common::EXIT_TOOL } else { 0 })
+}
+
+fn exec(args: ExecArgs) -> Outcome {
+    let store = store()?;
+    let record = resolve(&store, &args.container)?;
+    let init = match record.state.init {
+        Some(init) if is_running(&record) => init,
+        _ => return Err(HsError::NotRunning(args.container.clone()).into()),
+    };
+    if let Some(user) = &args.user {
+        spec::check_user(user)?;
+    }
+    if let Some(dir) = &args.workdir {
+        if !dir.starts_with('/') {
+            return Err(HsError::BadValue {
+                flag: "--workdir",
+                value: dir.clone(),
+                why: "it needs to be an absolute path".into(),
+            }
+            .into());
+        }
+    }
+    let tools = Tools::find()?;
+    let hostname = record
+        .config
+        .hostname
+        .clone()
+        .unwrap_or_else(|| chain::short_id(&record.id).to_string());
+    let mut env = chain::container_env(&record.config, &hostname);
+    for entry in &args.env {
+        let key = entry.split('=').next().unwrap_or_default();
+        if key.is_empty() {
+            return Err(HsError::BadEnv(entry.clone()).into());
+        }
+        let entry = if entry.contains('=') {
+            entry.clone()
+        } else {
+            match std::env::var(key) {
+                Ok(value) => format!("{key}={value}"),
+                Err(_) => continue,
+            }
+        };
+        env.retain(|e| e.split('=').next() != Some(key));
+        env.push(entry);
+    }
+    if args.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push(format!(
+            "TERM={}",
+            std::env::var("TERM").unwrap_or_else(|_| "xterm".into())
+        ));
+    }
+    let mut argv: Vec<String> = Vec::new();
+    if args.tty && !args.detach {
+        argv.extend([
+            tools.pty.clone(),
+            "run".into(),
+            "--tty".into(),
+            "--console".into(),
+            "--".into(),
+        ]);
+    }
+    if !record.state.cgroups.is_empty() {
+        argv.extend([tools.cgroup.clone(), "exec".into()]);
+        argv.extend(tools::path_flags(record.state.cgroups.values()));
+        argv.push("--".into());
+    }
+    argv.extend([tools.unshare.clone(), "--join".into(), init.pid.to_string()]);
+    if let Some(dir) = args.workdir.as_ref().or(record.config.workdir.as_ref()) {
+        argv.extend(["--chdir".into(), dir.clone()]);
+    }
+    if let Some(user) = args.user.as_ref().or(record.config.user.as_ref()) {
+        argv.extend(["--user".into(), user.clone()]);
+    }
+    if args.tty && !args.detach {
+        argv.push("--console".into());
+    }
+    argv.extend(chain::env_flags(&env));
+    argv.push("--".into());
+    argv.extend(args.command.iter().cloned());
+    if args.detach {
+        return exec_detached(&argv);
+    }
+    if !args.interactive && !args.tty {
+        // docker exec without -i gives the command no input.
+        if let Ok(null) = std::fs::File::open("/dev/null") {
+            use std::os::fd::AsRawFd;
+            let _ = nix::unistd::dup2(null.as_raw_fd(), 0);
+        }
+    }
+    let argv: Vec<OsString> = argv.into_iter().map(OsString::from).collect();
+    Err(hs_common::exec::exec(&argv))
+}
+
+/// `exec -d`: the chain in its own session with no terminal; returns once
+/// it is spawned.
+fn exec_detached(argv: &[String]) -> Outcome {
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+    let mut command = std::process::Command::new(&argv[0]);
+    command
+        .args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0);
+    command
+        .spawn()
+        .map_err(|e| HsError::io(format!("running {}", argv[0]), e))?;
+    Ok(0)
+}
+
+fn ps(args: PsArgs) -> Outcome {
+    enum Format {
+        Json,
+        Template(Template),
+    }
+    let format = match args.format.as_deref() {
+        None | Some("table") => Format::Template(listing::default_template()),
+        Some("json") => Format::Json,
+        Some(text) => {
+            let template = Template::parse(text).map_err(Failure::tool)?;
+            template.check().map_err(Failure::tool)?;
+            Format::Template(template)
+        }
+    };
+    let store = store()?;
+    let last = if args.latest { Some(1) } else { args.last };
+    let records = store.list();
+    let rows: Vec<Row> = records
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .map(Row::from_record)
+        .filter(|row| args.all || last.is_some() || row.status == hs_state::schema::Status::Running)
+        .take(last.unwrap_or(usize::MAX))
+        .collect();
+    let now = chrono::Utc::now();
+    let mut out = std::io::stdout().lock();
+    let text = if args.quiet {
+        rows.iter()
+            .map(|r| {
+                let id = if args.no_trunc {
+                    &r.id[..]
+                } else {
+                    chain::short_id(&r.id)
+                };
+                format!("{id}\n")
+            })
+            .collect()
+    } else {
+        match format {
+            Format::Json => rows
+                .iter()
+                .map(|row| {
+                    let json = serde_json::to_string(&JsonRow::new(row, now, args.no_trunc))
+                        .unwrap_or_default();
+                    format!("{json}\n")
+                })
+                .collect(),
+            Format::Template(t) => t.render(&rows, now, args.no_trunc),
+        }
+    };
+    let _ = out.write_all(text.as_bytes());
+    Ok(0)
+}
+
+fn rm(args: RmArgs) -> Outcome {
+    let store = store()?;
+    let tools = Tools::find()?;
+    for_each(&args.containers, |reference| {
+        let record = resolve(&store, reference)?;
+        lifecycle::remove(&store, &record, args.force, &tools)
+    })
+}
+
+fn logs(args: LogsArgs) -> Outcome {
+    let store = store()?;
+    let record = resolve(&store, &args.container)?;
+    let tools = Tools::find()?;
+    let layout = launch::layout(&store, &record.id);
+    let mut argv: Vec<OsString> = vec![
+        tools.pty.into(),
+        "logs".into(),
+        "--log".into(),
+        layout.log().into(),
+    ];
+    if args.follow {
+        argv.push("--follow".into());
+        argv.push("--exit-file".into());
+        argv.push(layout.exit_file().into());
+    }
+    if let Some(tail) = &args.tail {
+        argv.push("--tail".into());
+        argv.push(tail.into());
+    }
+    if args.timestamps {
+        argv.push("--timestamps".into());
+    }
+    if let Some(since) = &args.since {
+        argv.push("--since".into());
+        argv.push(since.into());
+    }
+    Err(hs_common::exec::exec(&argv))
+}
+
+fn inspect_cmd(args: ContainersArgs) -> Outcome {
+    let store = store()?;
+    let mut found = Vec::new();
+    let mut errors = Vec::new();
+    for reference in &args.containers {
+        match resolve(&store, reference) {
+            Ok(record) => {
+                let layout = launch::layout(&store, &record.id);
+                found.push(inspect::inspect(&record, &layout));
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    let text = serde_json::to_string_pretty(&found).map_err(Failure::tool)?;
+    println!("{text}");
+    for e in &errors {
+        hs_common::exit::report_failure("hs", &Failure::tool(e));
+    }
+    Ok(if errors.is_empty() {
+        0
+    } else {
+        hs_common::EXIT_TOOL
+    })
+}
+
+fn diff(args: DiffArgs) -> Outcome {
+    let store = store()?;
+    let record = resolve(&store, &args.container)?;
+    let tools = Tools::find()?;
+    let layout = launch::layout(&store, &record.id);
+    let mut argv = vec![
+        tools.overlay.clone(),
+        "diff".into(),
+        layout.upper().to_string_lossy().into_owned(),
+    ];
+    match &record.config.rootfs {
+        Rootfs::Host { .. } => argv.push("--host".into()),
+        Rootfs::Dir { path } => argv.extend(["--lower".into(), path.clone()]),
+        Rootfs::Image { lowerdirs, .. } => argv.extend(["--lower".into(), lowerdirs.join(":")]),
+    }
+    let out = tools::output(&argv)?;
+    if args.json {
+        std::io::stdout().write_all(&out).map_err(Failure::tool)?;
+        return Ok(0);
+    }
+    let mut text = String::new();
+    for line in String::from_utf8_lossy(&out).lines() {
+        let change: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| HsError::Other(format!("bad output from hs-overlay diff: {e}")))?;
+        text.push_str(&format!(
+            "{} {}\n",
+            change["kind"].as_str().unwrap_or("?"),
+            change["path"].as_str().unwrap_or("?")
+        ));
+    }
+    print!("{text}");
+    Ok(0)
+}
+
+/// Pids in the container's cgroup (the first recorded hierarchy that has
+/// a `cgroup.procs`).
+fn cgroup_pids(record: &Record) -> Vec<i32> {
+    let preferred = ["unified", "pids", "memory"];
+    let mut dirs: Vec<&String> = preferred
+        .iter()
+        .filter_map(|k| record.state.cgroups.get(*k))
+        .collect();
+    dirs.extend(record.state.cgroups.values());
+    for dir in dirs {
+        if let Ok(text) = std::fs::read_to_string(std::path::Path::new(dir).join("cgroup.procs")) {
+            return text.lines().filter_map(|l| l.trim().parse().ok()).collect();
+        }
+    }
+    Vec::new()
+}
+
+fn top(args: ContainerArg) -> Outcome {
+    let store = store()?;
+    let record = resolve(&store, &args.container)?;
+    if !is_running(&record) {
+        return Err(HsError::NotRunning(args.container).into());
+    }
+    let pids = cgroup_pids(&record);
+    let list: Vec<String> = pids.iter().map(i32::to_string).collect();
+    let mut argv = vec!["ps".to_string(), "-f".into()];
+    if list.is_empty() {
+        argv.extend(["-p".into(), "0".into()]);
+    } else {
+        argv.extend(["-p".into(), list.join(",")]);
+    }
+    // ps exits 1 when no pid matched: still print its header.
+    let out = std::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .output()
+        .map_err(|e| HsError::io("running ps", e))?;
+    std::io::stdout()
+        .write_all(&out.stdout)
+        .map_err(Failure::tool)?;
+    Ok(0)
+}
+
+fn stats(args: StatsArgs) -> Outcome {
+    crate::stats::stats(args)
+}
+
+fn prune() -> Outcome {
+    let store = store()?;
+    let tools = Tools::find()?;
+    let mut deleted = Vec::new();
+    for record in store.list().into_iter().flatten() {
+        if is_running(&record) {
+            continue;
+        }
+        match lifecycle::remove(&store, &record, false, &tools) {
+            Ok(()) => deleted.push(record.id),
+            Err(e) => hs_common::exit::report_failure("hs", &Failure::tool(e)),
+        }
+    }
+    if !deleted.is_empty() {
+        println!("Deleted Containers:");
+        for id in &deleted {
+            println!("{id}");
+        }
+        println!();
+    }
+    Ok(0)
+}
+
+fn completion(args: CompletionArgs) -> Outcome {
+    use clap::CommandFactory;
+    let mut command = Cli::command();
+    clap_complete::generate(args.shell, &mut command, "hs", &mut std::io::stdout());
+    Ok(0)
+}
+
+fn man(args: ManArgs) -> Outcome {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| HsError::io(format!("creating {}", args.out.display()), e))?;
+    let command = Cli::command();
+    let mut pages = vec![("hs".to_string(), command.clone())];
+    for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("hs-{}", sub.get_name());
+        let leaked: &'static str = name.clone().leak();
+        pages.push((name, sub.clone().name(leaked)));
+    }
+    for (name, page) in pages {
+        let path = args.out.join(format!("{name}.1"));
+        let mut bytes = Vec::new();
+        clap_mangen::Man::new(page)
+            .render(&mut bytes)
+            .map_err(|e| HsError::io(format!("rendering {name}.1"), e))?;
+        std::fs::write(&path, bytes)
+            .map_err(|e| HsError::io(format!("writing {}", path.display()), e))?;
+    }
+    Ok(0)
+}
+
+/// The monitor's on-exit step: record the exit, remove the cgroups, and
+/// the whole container when it was run with `--rm`.
+fn cleanup(args: ContainerArg) -> Outcome {
+    let store = store()?;
+    let id = match store.resolve(&args.container) {
+        Ok(id) => id,
+        // Removed already (`rm -f` won the race): nothing left to do.
+        Err(hs_state::Error::NotFound { .. }) => return Ok(0),
+        Err(e) => return Err(HsError::State(e.to_string()).into()),
+    };
+    let layout = launch::layout(&store, &id);
+    let exit = lifecycle::read_exit_file(&layout.exit_file());
+    let updated = store.update(&id, |state| {
+        state.status = hs_state::schema::Status::Exited;
+        if let Some(exit) = &exit {
+            state.exit_code = Some(exit.exit_code);
+        }
+        state.finished = Some(
+            exit.as_ref()
+                .map(|e| e.finished)
+                .unwrap_or_else(chrono::Utc::now),
+        );
+    });
+    if let Err(hs_state::Error::NotFound { .. }) = updated {
+        return Ok(0);
+    }
+    updated.map_err(|e| HsError::State(e.to_string()))?;
+    let record = match store.get(&id) {
+        Ok(record) => record,
+        Err(hs_state::Error::NotFound { .. }) => return Ok(0),
+        Err(e) => return Err(HsError::State(e.to_string()).into()),
+    };
+    let tools = Tools::find()?;
+    lifecycle::remove_cgroups(&record, &tools);
+    if record.config.auto_remove {
+        lifecycle::remove(&store, &record, false, &tools)?;
+    }
+    Ok(0)
+}

@@ -1,0 +1,221 @@
+//! Starting a container (`run`, `start`, `restart`): exec the chain under a
+//! detached monitor, wait for its handshake, and record what it reported
+//! (monitor and init pids, cgroup dirs) in the container's state.
+
+use std::collections::BTreeMap;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hs_state::schema::{ProcessRef, Status};
+use hs_state::{Record, Store};
+use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+use serde::Deserialize;
+
+use crate::chain::{self, InfoFds, Layout, Tools};
+use crate::error::{HsError, Result};
+
+/// How a start ended when it did not start: the chain's exit code, whose
+/// message a tool already printed.
+#[derive(Debug)]
+pub enum StartError {
+    Failed(i32),
+    Hs(HsError),
+}
+
+impl From<HsError> for StartError {
+    fn from(e: HsError) -> Self {
+        Self::Hs(e)
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct MonitorInfo {
+    monitor_pid: Option<i32>,
+    init_pid: Option<i32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct CgroupInfo {
+    #[serde(default)]
+    cgroups: BTreeMap<String, String>,
+}
+
+/// How long a finished handshake may take to show up on an info fd.
+const INFO_WAIT: Duration = Duration::from_secs(5);
+
+pub fn layout(store: &Store, id: &str) -> Layout {
+    Layout::new(store.root(), &store.container_dir(id))
+}
+
+/// Starts the container of `record` and records it as running.
+pub fn start(store: &Store, record: &Record, tools: &Tools) -> Result<(), StartError> {
+    let id = &record.id;
+    let layout = layout(store, id);
+    prepare(store, id, &layout)?;
+
+    let (monitor_read, monitor_write) = info_pipe()?;
+    let (cgroup_read, cgroup_write) = info_pipe()?;
+    let info = InfoFds {
+        monitor: monitor_write.as_raw_fd(),
+        cgroup: cgroup_write.as_raw_fd(),
+    };
+    let argv = chain::flatten(&chain::run_chain(
+        &record.config,
+        id,
+        &layout,
+        tools,
+        Some(info),
+    ));
+    hs_common::trace::log("start", &argv.join(" "));
+    let mut command = Command::new(&argv[0]);
+    command
+        .args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .env_remove(hs_common::sync::SYNC_ENV)
+        .env_remove(hs_common::console::CONSOLE_ENV);
+    if record.config.tty {
+        if let Some(size) = caller_window_size() {
+            command.env(hs_common::console::SIZE_ENV, size.env_value());
+        }
+    }
+    let status = command
+        .status()
+        .map_err(|e| HsError::io(format!("running {}", argv[0]), e))?;
+    drop(monitor_write);
+    drop(cgroup_write);
+    let code = status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+    if code != 0 {
+        after_failed_start(store, record, tools, code);
+        return Err(StartError::Failed(code));
+    }
+
+    let monitor: MonitorInfo = read_info(monitor_read).unwrap_or_default();
+    let cgroups: CgroupInfo = read_info(cgroup_read).unwrap_or_default();
+    let now = chrono::Utc::now();
+    let result = store.update(id, |state| {
+        if state.cgroups.is_empty() {
+            state.cgroups = cgroups.cgroups;
+        }
+        // The container may have run and been cleaned up already (a quick
+        // `true`): then `hs cleanup` recorded the end, which stands.
+        if state.finished.is_some() || state.status == Status::Exited {
+            return;
+        }
+        state.status = Status::Running;
+        state.monitor = monitor.monitor_pid.and_then(ProcessRef::of);
+        state.init = monitor.init_pid.and_then(ProcessRef::of);
+        state.started = Some(now);
+    });
+    match result {
+        // `--rm` cleanup removed it already: it ran and is gone.
+        Err(hs_state::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(HsError::State(e.to_string()).into()),
+        Ok(_) => Ok(()),
+    }
+}
+
+/// Resets the record for a new start and clears what a previous run left
+/// (its exit file, a stale socket).
+fn prepare(store: &Store, id: &str, layout: &Layout) -> Result<()> {
+    for stale in [layout.exit_file(), layout.socket()] {
+        match std::fs::remove_file(&stale) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(HsError::io(format!("removing {}", stale.display()), e)),
+        }
+    }
+    for dir in [layout.upper(), layout.work(), layout.rootfs()] {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| HsError::io(format!("creating {}", dir.display()), e))?;
+    }
+    store
+        .update(id, |state| {
+            state.status = Status::Created;
+            state.init = None;
+            state.monitor = None;
+            state.cgroups.clear();
+            state.exit_code = None;
+            state.started = None;
+            state.finished = None;
+        })
+        .map_err(|e| HsError::State(e.to_string()))?;
+    Ok(())
+}
+
+/// A chain that failed before the program ran: the record says so with the
+/// chain's code, its cgroup goes, and `--rm` removes it.
+fn after_failed_start(store: &Store, record: &Record, tools: &Tools, code: i32) {
+    let _ = store.update(&record.id, |state| {
+        if state.finished.is_none() {
+            state.status = Status::Exited;
+            state.exit_code = Some(code);
+            state.finished = Some(chrono::Utc::now());
+        }
+    });
+    crate::lifecycle::remove_cgroups(record, tools);
+    if record.config.auto_remove {
+        let _ = store.remove(&record.id);
+    }
+}
+
+/// A pipe for an `--info-fd`: the read end stays here, the write end is
+/// inherited by the chain.
+fn info_pipe() -> Result<(OwnedFd, OwnedFd)> {
+    let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
+        .map_err(|e| HsError::io("creating a pipe", e.into()))?;
+    fcntl(write.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::empty()))
+        .map_err(|e| HsError::io("creating a pipe", e.into()))?;
+    Ok((read, write))
+}
+
+/// The first JSON line on an info fd. Processes that stay behind in the
+/// chain may keep the write end open, so this reads up to a newline (or
+/// EOF), with a deadline, never waiting for EOF alone.
+fn read_info<T: for<'de> Deserialize<'de>>(fd: OwnedFd) -> Option<T> {
+    let deadline = Instant::now() + INFO_WAIT;
+    let mut text = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        let mut fds = [nix::poll::PollFd::new(
+            fd.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let timeout = nix::poll::PollTimeout::try_from(left.as_millis().min(60_000) as i32)
+            .unwrap_or(nix::poll::PollTimeout::MAX);
+        match nix::poll::poll(&mut fds, timeout) {
+            Ok(0) => return None,
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return None,
+        }
+        match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                text.extend_from_slice(&buf[..n]);
+                if text.contains(&b'\n') {
+                    break;
+                }
+            }
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return None,
+        }
+    }
+    let line = text.split(|&b| b == b'\n').next()?;
+    serde_json::from_slice(line).ok()
+}
+
+/// The size of the terminal hs runs in, to start the container's at.
+pub fn caller_window_size() -> Option<hs_common::console::WindowSize> {
+    [std::io::stdin().as_fd(), std::io::stdout().as_fd()]
+        .into_iter()
+        .find_map(hs_common::console::WindowSize::of_terminal)
+}

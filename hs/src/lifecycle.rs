@@ -1,0 +1,235 @@
+//! Ending containers: stop (TERM, grace period, then kill the cgroup),
+//! kill, wait for the end, remove. Liveness always comes from the record's
+//! process references, never from its status word alone.
+
+use std::time::{Duration, Instant};
+
+use hs_state::schema::Status;
+use hs_state::{Record, Store};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+use crate::chain::{self, Tools};
+use crate::error::{HsError, Result};
+use crate::tools;
+
+/// How often liveness is polled while waiting.
+const POLL: Duration = Duration::from_millis(10);
+/// How long the monitor's cleanup may take after the container ended.
+const CLEANUP_WAIT: Duration = Duration::from_secs(10);
+/// How long a SIGKILLed container may take to disappear.
+const KILL_WAIT: Duration = Duration::from_secs(10);
+
+pub fn is_running(record: &Record) -> bool {
+    record.live_status() == Status::Running
+}
+
+/// Polls `done` every 10 ms until it holds or `timeout` passes.
+pub fn wait_for(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// `hs stop`: SIGTERM to the init (which forwards it to the command), up to
+/// `grace` for it to end, then SIGKILL to the whole cgroup. Returns once
+/// the init is gone and the monitor has recorded the exit.
+pub fn stop(store: &Store, record: &Record, grace: Duration, tools: &Tools) -> Result<()> {
+    if !is_running(record) {
+        return Ok(());
+    }
+    let Some(init) = record.state.init else {
+        return Ok(());
+    };
+    let _ = nix::sys::signal::kill(Pid::from_raw(init.pid), Signal::SIGTERM);
+    if !wait_for(grace, || !init.is_alive()) {
+        kill_all(record, tools)?;
+    }
+    finish(store, record);
+    Ok(())
+}
+
+/// SIGKILL to every process of the container and wait until the init is
+/// gone.
+pub fn kill_all(record: &Record, tools: &Tools) -> Result<()> {
+    let Some(init) = record.state.init else {
+        return Ok(());
+    };
+    if !record.state.cgroups.is_empty() {
+        let mut argv = vec![
+            tools.cgroup.clone(),
+            "kill".into(),
+            "-s".into(),
+            "KILL".into(),
+        ];
+        argv.extend(tools::path_flags(record.state.cgroups.values()));
+        // The init's own SIGKILL below ends the PID namespace anyway.
+        let _ = tools::output(&argv);
+    }
+    let _ = nix::sys::signal::kill(Pid::from_raw(init.pid), Signal::SIGKILL);
+    if wait_for(KILL_WAIT, || !init.is_alive()) {
+        Ok(())
+    } else {
+        Err(HsError::Other(format!(
+            "container {}: its init {} survived SIGKILL",
+            record.id, init.pid
+        )))
+    }
+}
+
+/// Waits for the monitor (which runs `hs cleanup` on exit) to be done, so
+/// the record holds the exit code and the cgroups are gone when we return.
+pub fn finish(_store: &Store, record: &Record) {
+    if let Some(monitor) = record.state.monitor {
+        wait_for(CLEANUP_WAIT, || !monitor.is_alive());
+    }
+}
+
+/// `hs kill -s SIG`: the signal to the init (SIGKILL ends the whole PID
+/// namespace; others are forwarded by the init to the command).
+pub fn kill(record: &Record, signal: Signal) -> Result<()> {
+    let init = match record.state.init {
+        Some(init) if is_running(record) => init,
+        _ => return Err(HsError::NotRunning(record.id.clone())),
+    };
+    nix::sys::signal::kill(Pid::from_raw(init.pid), signal)
+        .map_err(|e| HsError::Other(format!("signalling container {}: {}", record.id, e.desc())))
+}
+
+/// A signal by name (`TERM`, `SIGTERM`, `term`) or number.
+pub fn parse_signal(text: &str) -> Result<Signal> {
+    let bad = || HsError::BadSignal(text.to_string());
+    if let Ok(number) = text.parse::<i32>() {
+        return Signal::try_from(number).map_err(|_| bad());
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse::<Signal>().map_err(|_| bad())
+}
+
+/// The exit code of a container that ended: the monitor's exit file, or
+/// what `hs cleanup` recorded.
+pub fn exit_code(store: &Store, record: &Record) -> Option<i32> {
+    let layout = crate::launch::layout(store, &record.id);
+    read_exit_file(&layout.exit_file())
+        .map(|e| e.exit_code)
+        .or(record.state.exit_code)
+}
+
+/// How the container ended, as the monitor wrote it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ExitInfo {
+    pub exit_code: i32,
+    pub finished: chrono::DateTime<chrono::Utc>,
+}
+
+/// The monitor's exit file, if it was written.
+pub fn read_exit_file(path: &std::path::Path) -> Option<ExitInfo> {
+    let bytes = std::fs::read(path).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// `hs wait`: blocks until the container is not running and its monitor
+/// is done, then returns its exit code (None when nobody observed it).
+pub fn wait(store: &Store, id: &str) -> Result<Option<i32>> {
+    let layout = crate::launch::layout(store, id);
+    loop {
+        // Read the exit file first: with --rm the record may vanish any time.
+        if let Some(exit) = read_exit_file(&layout.exit_file()) {
+            return Ok(Some(exit.exit_code));
+        }
+        let record = match store.get(id) {
+            Ok(record) => record,
+            Err(hs_state::Error::NotFound { .. }) => {
+                return Err(HsError::NoSuchContainer(id.to_string()))
+            }
+            Err(e) => return Err(HsError::State(e.to_string())),
+        };
+        let monitor_alive = record.state.monitor.is_some_and(|m| m.is_alive());
+        if !is_running(&record) && !monitor_alive && record.state.status != Status::Created {
+            return Ok(exit_code(store, &record));
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Removes the container's cgroups (idempotent): by their recorded dirs,
+/// or by parent and name when the start never recorded them.
+pub fn remove_cgroups(record: &Record, tools: &Tools) {
+    let mut argv = vec![tools.cgroup.clone(), "rm".into(), "--kill".into()];
+    if record.state.cgroups.is_empty() {
+        argv.extend([
+            "--parent".to_string(),
+            chain::cgroup_parent(&record.config).to_string(),
+            "--name".to_string(),
+            record.id.clone(),
+        ]);
+    } else {
+        argv.extend(tools::path_flags(record.state.cgroups.values()));
+    }
+    if let Err(e) = tools::output(&argv) {
+        hs_common::trace::log("cleanup", &e.to_string());
+    }
+}
+
+/// Mount points at or below `dir` in this mount namespace.
+pub fn mounts_below(dir: &std::path::Path) -> Vec<String> {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let prefix = dir.to_string_lossy().into_owned();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|mp| mp.replace("\\040", " ").replace("\\134", "\\"))
+        .filter(|mp| mp == &prefix || mp.starts_with(&format!("{prefix}/")))
+        .collect()
+}
+
+/// `hs rm`: a stopped container's record and layers; with `force` a running
+/// one is killed first. Never deletes through a mount.
+pub fn remove(store: &Store, record: &Record, force: bool, tools: &Tools) -> Result<()> {
+    if is_running(record) {
+        if !force {
+            return Err(HsError::RemoveRunning(record.id.clone()));
+        }
+        kill_all(record, tools)?;
+        finish(store, record);
+    }
+    // A monitor killed -9 never ran its cleanup: do its part here.
+    remove_cgroups(record, tools);
+    if let Some(mount) = mounts_below(&record.dir).into_iter().next() {
+        return Err(HsError::MountedInside {
+            id: record.id.clone(),
+            mount,
+        });
+    }
+    match store.remove(&record.id) {
+        Ok(()) | Err(hs_state::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(HsError::State(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_by_name_number_or_sig_prefix() {
+        assert_eq!(parse_signal("TERM").unwrap(), Signal::SIGTERM);
+        assert_eq!(parse_signal("sigkill").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
+        assert!(parse_signal("NOPE").is_err());
+        assert!(parse_signal("999").is_err());
+    }
+}
