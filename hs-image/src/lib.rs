@@ -1,1 +1,21 @@
-//! Image store: import, load, pull, ls, rm, commit, export, lowerdirs
+//! hs-image: the image store under `$HS_ROOT/images/` — import, load, pull,
+//! list, remove, inspect, export, commit, and the lowerdirs `hs run` mounts.
+//!
+//! The front-end links this library: `Store::from_env()` or
+//! `Store::open(images_dir)`, then `resolve(reference)` for an
+//! [`ImageInfo`] (id, lowerdirs top first, Entrypoint/Cmd/Env/WorkingDir/User).
+
+pub mod archive;
+pub mod config;
+pub mod digest;
+pub mod error;
+pub mod extract;
+pub mod import;
+pub mod reference;
+pub mod store;
+
+pub use config::RunConfig;
+pub use error::{Error, Result};
+pub use import::import;
+pub use reference::Reference;
+pub use store::{ImageInfo, ImageSummary, Removed, Store};

@@ -1,15 +1,84 @@
-use clap::Parser;
+//! hs-image: the image store. See README.md.
+use std::path::PathBuf;
 
-/// Image store: import, load, pull, ls, rm, commit, export, lowerdirs
-///
-/// Not implemented yet: this tool only prints its help.
+use clap::{Parser, Subcommand};
+use hs_common::Failure;
+use hs_image::Store;
+
+/// The image store under $HS_ROOT/images: import, load, pull, ls, rm,
+/// inspect, export, commit, lowerdirs. Listings print JSON (Lines) on stdout.
 #[derive(Parser)]
 #[command(name = "hs-image", version)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Import a rootfs tarball (tar or tar.gz, by content; `-` = stdin) as a one-layer image; prints its id.
+    Import {
+        file: PathBuf,
+        /// NAME[:TAG] (tag defaults to latest).
+        name: Option<String>,
+    },
+    /// List images as JSON Lines: name, tag, id, size, created.
+    #[command(alias = "list")]
+    Ls,
+    /// Remove an image reference; the image and its unshared layers go with the last one.
+    #[command(alias = "rmi")]
+    Rm {
+        /// Remove even when a container record uses the image.
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Print everything about an image as JSON.
+    Inspect { image: String },
+    /// Print the image's layer dirs, top first, joined by `:` (for hs-overlay mount --lower).
+    Lowerdirs { image: String },
+}
 
 fn main() {
     hs_common::run_main("hs-image", || {
-        Cli::parse();
-        Err(hs_common::Failure::tool("not implemented yet"))
+        let cli = Cli::parse();
+        let store = Store::from_env()?;
+        run(cli.command, &store)
     })
+}
+
+fn run(command: Command, store: &Store) -> Result<i32, Failure> {
+    match command {
+        Command::Import { file, name } => {
+            let id = hs_image::import(store, &file, name.as_deref())?;
+            println!("{id}");
+        }
+        Command::Ls => {
+            for image in store.list()? {
+                print_json(&image)?;
+            }
+        }
+        Command::Rm { force, images } => {
+            for image in images {
+                print_json(&store.remove(&image, force)?)?;
+            }
+        }
+        Command::Inspect { image } => print_json(&store.inspect(&image)?)?,
+        Command::Lowerdirs { image } => {
+            let dirs: Vec<String> = store
+                .lowerdirs(&image)?
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect();
+            println!("{}", dirs.join(":"));
+        }
+    }
+    Ok(0)
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
+    let line = serde_json::to_string(value).map_err(Failure::tool)?;
+    println!("{line}");
+    Ok(())
 }
