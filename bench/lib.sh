@@ -7,6 +7,7 @@
 #   LABEL   the row's name in the table
 #   COMMAND run by hyperfine without a shell (-N): no pipes or redirections;
 #           wrap in `sh -c '…'` when a row needs them (and say so in LABEL).
+#           "COMMAND|PREPARE" runs PREPARE (untimed) before each timed run.
 # A row whose COMMAND is "-" is shown as "not yet available" (an hs tool that
 # has not landed yet); a row whose smoke run fails is shown with its error.
 #
@@ -85,21 +86,28 @@ bench_fmt_ms() { awk -v s="$1" 'BEGIN { printf "%.2f", s * 1000 }'; }
 bench_group() {
 	local id=$1 title=$2
 	shift 2
-	local -a kinds=() labels=() cmds=() status=() hf=()
-	local row kind label cmd i reason
+	local -a kinds=() labels=() cmds=() status=() hf=() prep=()
+	local row kind label cmd i reason prepare any_prepare=
 	for row in "$@"; do
 		kind=${row%%|*}
 		row=${row#*|}
 		label=${row%%|*}
 		cmd=${row#*|}
+		prepare=true
+		if [[ $cmd == *"|"* ]]; then
+			prepare=${cmd#*|}
+			cmd=${cmd%%|*}
+			any_prepare=1
+		fi
 		kinds+=("$kind")
 		labels+=("$label")
 		cmds+=("$cmd")
 		if [[ $cmd == - ]]; then
 			status+=("not yet available")
-		elif reason=$(eval "bench_smoke $cmd"); then
+		elif eval "$prepare" >/dev/null 2>&1 && reason=$(eval "bench_smoke $cmd"); then
 			status+=(ok)
 			hf+=(-n "$label" "$cmd")
+			prep+=(--prepare "$prepare")
 		else
 			[[ $kind == hs ]] && reason="not yet available ($reason)"
 			status+=("$reason")
@@ -111,7 +119,7 @@ bench_group() {
 	if ((${#hf[@]})); then
 		bench_log "$id: measuring $((${#hf[@]} / 3)) rows"
 		hyperfine -N --style basic --warmup "$BENCH_WARMUP" --runs "$BENCH_RUNS" \
-			--export-json "$json" "${hf[@]}" >"$BENCH_TMP/$id.run$BENCH_RUN_NO.log" 2>&1 ||
+			--export-json "$json" ${any_prepare:+"${prep[@]}"} "${hf[@]}" >"$BENCH_TMP/$id.run$BENCH_RUN_NO.log" 2>&1 ||
 			bench_log "$id: hyperfine failed, see $BENCH_TMP/$id.run$BENCH_RUN_NO.log"
 	fi
 	local tsv="$BENCH_TMP/$id.run$BENCH_RUN_NO.tsv" n=0 median min
