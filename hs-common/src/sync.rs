@@ -120,6 +120,13 @@ pub fn wait_on(read: OwnedFd) -> Result<Outcome, Failure> {
     parse(&text)
 }
 
+/// Parses everything read from a handshake read end up to EOF, for a
+/// caller that reads it without blocking (an event loop) instead of
+/// [`wait_on`].
+pub fn parse_outcome(text: &str) -> Result<Outcome, Failure> {
+    parse(text)
+}
+
 fn parse(text: &str) -> Result<Outcome, Failure> {
     let mut outcome = Outcome::default();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {

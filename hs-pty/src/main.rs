@@ -1,15 +1,194 @@
-use clap::Parser;
+//! hs-pty: the container monitor and its attach client.
+use std::ffi::OsString;
+use std::path::PathBuf;
 
-/// The container monitor: PTY or pipes, attach socket, log, exit file; the attach client
-///
-/// Not implemented yet: this tool only prints its help.
+use clap::{Args, Parser, Subcommand};
+use hs_common::Failure;
+use hs_pty::child::Terminal;
+
+/// The container monitor: PTY or pipes, attach socket, log, exit file;
+/// the attach client, the log reader, and a foreground PTY relay.
 #[derive(Parser)]
 #[command(name = "hs-pty", version)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start PROG and stay its parent: hand its output to the log and to
+    /// attached clients, write the exit file, run --on-exit, then exit
+    /// with PROG's code (with --detach: return once PROG runs).
+    Serve(ServeArgs),
+    /// Attach the terminal to a running monitor; exit with the container's
+    /// exit code, or 0 on the detach keys.
+    Attach(AttachArgs),
+    /// Print the output a monitor logged.
+    Logs(LogsArgs),
+    /// Run PROG on a PTY in the foreground, relaying this terminal (raw
+    /// mode, resizes); exit with PROG's code.
+    Run(RunArgs),
+}
+
+#[derive(Args)]
+struct TerminalArgs {
+    /// Run PROG on a PTY (its controlling terminal) instead of pipes.
+    #[arg(long)]
+    tty: bool,
+    /// With --tty: receive the PTY master from the chain over HS_CONSOLE_FD
+    /// (hs-unshare --console opens it in the container) instead of
+    /// opening one here.
+    #[arg(long, requires = "tty")]
+    console: bool,
+}
+
+impl TerminalArgs {
+    fn terminal(&self, stdin: bool) -> Terminal {
+        match (self.tty, self.console) {
+            (true, true) => Terminal::Console,
+            (true, false) => Terminal::Pty,
+            (false, _) => Terminal::Pipes { stdin },
+        }
+    }
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// The attach socket to listen on (any length).
+    #[arg(long, value_name = "PATH")]
+    socket: PathBuf,
+    #[command(flatten)]
+    terminal: TerminalArgs,
+    /// Without --tty: give PROG a stdin pipe fed by clients (else /dev/null).
+    #[arg(long)]
+    stdin: bool,
+    /// Append output to this JSON Lines log.
+    #[arg(long, value_name = "PATH")]
+    log: Option<PathBuf>,
+    /// Write {"exit_code":N,"signal":S|null,"finished":T} here when PROG exits.
+    #[arg(long, value_name = "PATH")]
+    exit_file: Option<PathBuf>,
+    /// Run PROG (no shell) after PROG exited and the exit file is written.
+    #[arg(long, value_name = "PROG")]
+    on_exit: Option<OsString>,
+    /// An argument for --on-exit (repeatable, in order).
+    #[arg(
+        long,
+        value_name = "ARG",
+        requires = "on_exit",
+        allow_hyphen_values = true
+    )]
+    on_exit_arg: Vec<OsString>,
+    /// Daemonize; return once PROG runs (0) or the chain failed (its code).
+    #[arg(long)]
+    detach: bool,
+    /// Write {"monitor_pid":N,"init_pid":M|null} to this fd once PROG runs.
+    #[arg(long, value_name = "FD")]
+    info_fd: Option<i32>,
+    /// The program (usually the rest of the chain).
+    #[arg(last = true, required = true, value_name = "PROG")]
+    program: Vec<OsString>,
+}
+
+#[derive(Args)]
+struct AttachArgs {
+    /// The monitor's socket.
+    #[arg(long, value_name = "PATH")]
+    socket: PathBuf,
+    /// Key sequence that detaches: ctrl-<key> or characters, comma-separated; "" disables.
+    #[arg(long, value_name = "KEYS", default_value = hs_pty::detach_keys::DEFAULT)]
+    detach_keys: String,
+    /// Do not send input (no raw mode either).
+    #[arg(long)]
+    no_stdin: bool,
+    /// Replay up to N bytes of past output first (so a redraw has context).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    tail_bytes: u32,
+}
+
+#[derive(Args)]
+struct LogsArgs {
+    /// The monitor's log.
+    #[arg(long, value_name = "PATH")]
+    log: PathBuf,
+    /// Keep printing new output; stop once --exit-file exists and the log is drained.
+    #[arg(long, short = 'f')]
+    follow: bool,
+    /// The monitor's exit file (ends --follow).
+    #[arg(long, value_name = "PATH")]
+    exit_file: Option<PathBuf>,
+    /// Only the last N lines.
+    #[arg(long, value_name = "N")]
+    tail: Option<usize>,
+    /// Prefix each line with its RFC 3339 time (nanoseconds).
+    #[arg(long, short = 't')]
+    timestamps: bool,
+    /// Only output since an RFC 3339 time or a duration ago (10m, 1h30m).
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    terminal: TerminalArgs,
+    /// The program.
+    #[arg(last = true, required = true, value_name = "PROG")]
+    program: Vec<OsString>,
+}
 
 fn main() {
     hs_common::run_main("hs-pty", || {
-        Cli::parse();
-        Err(hs_common::Failure::tool("not implemented yet"))
+        let cli = match Cli::try_parse() {
+            Ok(cli) => cli,
+            Err(e) if !e.use_stderr() => {
+                let _ = e.print();
+                return Ok(0);
+            }
+            Err(e) => {
+                // One line, the way every hs tool reports bad input.
+                let text = e.to_string();
+                let first = text.lines().next().unwrap_or("bad arguments");
+                let first = first.trim_start_matches("error: ");
+                return Err(Failure::tool(first));
+            }
+        };
+        match cli.command {
+            Command::Serve(args) => hs_pty::serve::serve(hs_pty::serve::ServeOptions {
+                socket: args.socket,
+                terminal: args.terminal.terminal(args.stdin),
+                log: args.log,
+                exit_file: args.exit_file,
+                on_exit: args.on_exit.into_iter().chain(args.on_exit_arg).collect(),
+                detach: args.detach,
+                info_fd: args.info_fd,
+                program: args.program,
+            }),
+            Command::Attach(args) => hs_pty::attach::attach(hs_pty::attach::AttachOptions {
+                socket: args.socket,
+                detach_keys: hs_pty::detach_keys::parse(&args.detach_keys)?,
+                no_stdin: args.no_stdin,
+                tail_bytes: args.tail_bytes,
+            }),
+            Command::Logs(args) => {
+                let since = args
+                    .since
+                    .as_deref()
+                    .map(|s| hs_pty::logs::parse_since(s, chrono::Utc::now()))
+                    .transpose()?;
+                let opts = hs_pty::logs::LogsOptions {
+                    log: args.log,
+                    follow: args.follow,
+                    exit_file: args.exit_file,
+                    tail: args.tail,
+                    timestamps: args.timestamps,
+                    since,
+                };
+                let (out, err) = (std::io::stdout(), std::io::stderr());
+                hs_pty::logs::logs(&opts, out.lock(), err.lock()).map(|()| 0)
+            }
+            Command::Run(args) => hs_pty::run::run(args.terminal.terminal(false), &args.program),
+        }
     })
 }

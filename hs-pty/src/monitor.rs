@@ -1,0 +1,639 @@
+//! The monitor's event loop: one thread, poll(2) over nonblocking fds.
+//!
+//! It reads the program's output (PTY master or pipes) and hands every
+//! chunk to the log, the history ring, the local terminal (`run`) and each
+//! attached client; it writes clients' input to the program; it finishes
+//! the start-up handshake; it reaps the program and forwards signals to it.
+//! The program is never slowed down by a client: output to a client that
+//! does not keep up is queued up to a bound, then that client is dropped.
+
+use std::collections::VecDeque;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+use hs_common::console::{self, WindowSize};
+use hs_common::sync::Outcome;
+use hs_common::Failure;
+use nix::errno::Errno;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::child::Spawned;
+use crate::fdio;
+use crate::log::{LogWriter, Stream};
+use crate::protocol::{ClientMsg, ServerMsg, MAX_DATA, MAX_PACKET};
+use crate::ring::Ring;
+use crate::signals::{Signals, FORWARDED};
+use crate::socket::Listener;
+
+/// Output history kept for `--tail-bytes`.
+pub const HISTORY_BYTES: usize = 64 * 1024;
+/// Output queued for one client before it counts as stuck and is dropped.
+pub const CLIENT_QUEUE_LIMIT: usize = 4 * 1024 * 1024;
+/// Input queued for the program before clients' input is no longer read
+/// (the clients then wait, the program does not).
+const INPUT_QUEUE_LIMIT: usize = 64 * 1024;
+/// How long output may still arrive after the program exited (a leftover
+/// process holding the terminal must not keep the monitor alive).
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
+/// How long exiting clients get to take their last output.
+const FAREWELL_GRACE: Duration = Duration::from_secs(1);
+const MAX_CLIENTS: usize = 128;
+
+/// What happens once the handshake ends: Ok when the user's program runs,
+/// else the failure (its message is a whole `TOOL: error: …` line).
+pub type OnStarted = Box<dyn FnOnce(&Result<Outcome, Failure>)>;
+
+/// The start-up handshake while it is under way.
+struct Handshake {
+    sync: OwnedFd,
+    text: Vec<u8>,
+    console: Option<OwnedFd>,
+    wants_console: bool,
+    on_started: Option<OnStarted>,
+}
+
+struct Client {
+    fd: OwnedFd,
+    /// Packets not sent yet (the socket was full, or no hello yet).
+    queue: VecDeque<Vec<u8>>,
+    queued: usize,
+    /// The hello arrived: output goes out directly from now on.
+    greeted: bool,
+    dead: bool,
+}
+
+impl Client {
+    fn enqueue(&mut self, packet: Vec<u8>) {
+        self.queued += packet.len();
+        self.queue.push_back(packet);
+        if self.queued > CLIENT_QUEUE_LIMIT {
+            hs_common::trace::log("drop-client", "it does not keep up with the output");
+            self.dead = true;
+        }
+    }
+
+    fn send(&mut self, packet: &[u8]) {
+        if self.dead {
+            return;
+        }
+        if !self.greeted || !self.queue.is_empty() {
+            self.enqueue(packet.to_vec());
+            return;
+        }
+        match fdio::send_packet(self.fd.as_raw_fd(), packet) {
+            Ok(()) => {}
+            Err(Errno::EAGAIN) => self.enqueue(packet.to_vec()),
+            Err(_) => self.dead = true,
+        }
+    }
+
+    fn flush(&mut self) {
+        while let Some(packet) = self.queue.front() {
+            match fdio::send_packet(self.fd.as_raw_fd(), packet) {
+                Ok(()) => {
+                    self.queued -= packet.len();
+                    self.queue.pop_front();
+                }
+                Err(Errno::EAGAIN) => return,
+                Err(_) => {
+                    self.dead = true;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The caller's own terminal in `hs-pty run`.
+pub struct Local {
+    /// Still reading input from fd 0.
+    pub reading: bool,
+}
+
+#[derive(Clone, Copy)]
+enum Token {
+    Signals,
+    Sync,
+    Console,
+    Listener,
+    Master,
+    Stdout,
+    Stderr,
+    Stdin,
+    LocalIn,
+    Client(usize),
+}
+
+pub struct Monitor {
+    pid: Pid,
+    status: Option<WaitStatus>,
+    exited_at: Option<Instant>,
+    signals: Signals,
+    master: Option<OwnedFd>,
+    stdout: Option<OwnedFd>,
+    stderr: Option<OwnedFd>,
+    stdin: Option<OwnedFd>,
+    close_stdin_when_flushed: bool,
+    input: VecDeque<u8>,
+    size: Option<WindowSize>,
+    handshake: Option<Handshake>,
+    listener: Option<Listener>,
+    clients: Vec<Client>,
+    log: Option<LogWriter>,
+    log_failed: bool,
+    ring: Ring,
+    local: Option<Local>,
+    packet: Vec<u8>,
+}
+
+impl Monitor {
+    pub fn new(
+        spawned: Spawned,
+        signals: Signals,
+        listener: Option<Listener>,
+        log: Option<LogWriter>,
+        local: Option<Local>,
+        on_started: OnStarted,
+    ) -> Self {
+        let wants_console = spawned.console.is_some();
+        for fd in [
+            &spawned.master,
+            &spawned.stdout,
+            &spawned.stderr,
+            &spawned.stdin,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let _ = fdio::set_nonblocking(fd.as_raw_fd());
+        }
+        let _ = fdio::set_nonblocking(spawned.sync.as_raw_fd());
+        Self {
+            pid: spawned.pid,
+            status: None,
+            exited_at: None,
+            signals,
+            master: spawned.master,
+            stdout: spawned.stdout,
+            stderr: spawned.stderr,
+            stdin: spawned.stdin,
+            close_stdin_when_flushed: false,
+            input: VecDeque::new(),
+            size: None,
+            handshake: Some(Handshake {
+                sync: spawned.sync,
+                text: Vec::new(),
+                console: spawned.console,
+                wants_console,
+                on_started: Some(on_started),
+            }),
+            listener,
+            clients: Vec::new(),
+            log,
+            log_failed: false,
+            ring: Ring::new(if local.is_some() { 0 } else { HISTORY_BYTES }),
+            local,
+            packet: Vec::with_capacity(MAX_PACKET),
+        }
+    }
+
+    /// The fds the monitor owns (everything else inherited can be closed).
+    pub fn own_fds(&self) -> Vec<RawFd> {
+        let mut fds = vec![self.signals.as_fd().as_raw_fd()];
+        fds.extend(
+            [&self.master, &self.stdout, &self.stderr, &self.stdin]
+                .into_iter()
+                .flatten()
+                .map(|fd| fd.as_raw_fd()),
+        );
+        if let Some(handshake) = &self.handshake {
+            fds.push(handshake.sync.as_raw_fd());
+            fds.extend(handshake.console.as_ref().map(|fd| fd.as_raw_fd()));
+        }
+        if let Some(listener) = &self.listener {
+            fds.extend(listener.fds());
+        }
+        fds.extend(self.log.as_ref().map(|log| log.as_fd().as_raw_fd()));
+        fds
+    }
+
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// Runs until the program exited and its output is drained; returns
+    /// its wait status.
+    pub fn run(&mut self) -> WaitStatus {
+        let mut fds: Vec<libc::pollfd> = Vec::new();
+        let mut tokens: Vec<Token> = Vec::new();
+        loop {
+            if let Some(status) = self.finished() {
+                self.finish_handshake();
+                return status;
+            }
+            fds.clear();
+            tokens.clear();
+            self.register(&mut fds, &mut tokens);
+            let timeout = match self.exited_at {
+                Some(at) => DRAIN_GRACE.saturating_sub(at.elapsed()).as_millis() as i32 + 1,
+                None => -1,
+            };
+            match fdio::poll(&mut fds, timeout) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(e) => {
+                    hs_common::trace::log("poll", &e.to_string());
+                    return self.status.unwrap_or(WaitStatus::Exited(self.pid, 125));
+                }
+            }
+            // Console before sync: the master is sent before the handshake's EOF.
+            for (pfd, token) in fds.iter().zip(tokens.iter()) {
+                if pfd.revents != 0 {
+                    self.handle(*token, pfd.revents);
+                }
+            }
+            self.clients.retain(|c| !c.dead);
+        }
+    }
+
+    fn finished(&self) -> Option<WaitStatus> {
+        let status = self.status?;
+        let drained = self.master.is_none() && self.stdout.is_none() && self.stderr.is_none();
+        let late = self.exited_at.is_some_and(|at| at.elapsed() >= DRAIN_GRACE);
+        (drained || late).then_some(status)
+    }
+
+    fn register(&self, fds: &mut Vec<libc::pollfd>, tokens: &mut Vec<Token>) {
+        let mut add = |fd: RawFd, events: i16, token: Token| {
+            fds.push(fdio::pollfd(fd, events));
+            tokens.push(token);
+        };
+        add(
+            self.signals.as_fd().as_raw_fd(),
+            libc::POLLIN,
+            Token::Signals,
+        );
+        if let Some(handshake) = &self.handshake {
+            if let Some(console) = &handshake.console {
+                add(console.as_raw_fd(), libc::POLLIN, Token::Console);
+            }
+            add(handshake.sync.as_raw_fd(), libc::POLLIN, Token::Sync);
+        }
+        if let Some(listener) = &self.listener {
+            add(listener.as_fd().as_raw_fd(), libc::POLLIN, Token::Listener);
+        }
+        let wants_out = if self.input.is_empty() {
+            0
+        } else {
+            libc::POLLOUT
+        };
+        if let Some(master) = &self.master {
+            add(master.as_raw_fd(), libc::POLLIN | wants_out, Token::Master);
+        }
+        if let Some(fd) = &self.stdout {
+            add(fd.as_raw_fd(), libc::POLLIN, Token::Stdout);
+        }
+        if let Some(fd) = &self.stderr {
+            add(fd.as_raw_fd(), libc::POLLIN, Token::Stderr);
+        }
+        if let Some(fd) = &self.stdin {
+            if wants_out != 0 {
+                add(fd.as_raw_fd(), wants_out, Token::Stdin);
+            }
+        }
+        let read_input = self.input.len() < INPUT_QUEUE_LIMIT;
+        if self.local.as_ref().is_some_and(|l| l.reading) && read_input {
+            add(0, libc::POLLIN, Token::LocalIn);
+        }
+        for (i, client) in self.clients.iter().enumerate() {
+            let mut events = if read_input { libc::POLLIN } else { 0 };
+            if !client.queue.is_empty() && client.greeted {
+                events |= libc::POLLOUT;
+            }
+            add(client.fd.as_raw_fd(), events, Token::Client(i));
+        }
+    }
+
+    fn handle(&mut self, token: Token, revents: i16) {
+        let readable = revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0;
+        match token {
+            Token::Signals => self.on_signals(),
+            Token::Console => self.on_console(),
+            Token::Sync => self.on_sync(),
+            Token::Listener => self.on_accept(),
+            Token::Master => {
+                if revents & libc::POLLOUT != 0 {
+                    self.flush_input();
+                }
+                if readable {
+                    self.on_output(Token::Master);
+                }
+            }
+            Token::Stdout | Token::Stderr => self.on_output(token),
+            Token::Stdin => self.flush_input(),
+            Token::LocalIn => self.on_local_input(),
+            Token::Client(i) => {
+                if revents & libc::POLLOUT != 0 {
+                    self.clients[i].flush();
+                }
+                if readable {
+                    self.on_client_packet(i);
+                }
+            }
+        }
+    }
+
+    fn on_signals(&mut self) {
+        while let Some(signal) = self.signals.pending() {
+            match signal {
+                Signal::SIGCHLD => self.reap(),
+                Signal::SIGWINCH => {
+                    if let Some(size) = WindowSize::of_terminal(std::io::stdin().as_fd()) {
+                        self.resize(size);
+                    }
+                }
+                other if FORWARDED.contains(&other) && self.status.is_none() => {
+                    hs_common::trace::log("forward", other.as_str());
+                    let _ = kill(self.pid, other);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn reap(&mut self) {
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(status @ (WaitStatus::Exited(pid, _) | WaitStatus::Signaled(pid, _, _)))
+                    if pid == self.pid =>
+                {
+                    hs_common::trace::log("exit", &format!("{status:?}"));
+                    self.status = Some(status);
+                    self.exited_at = Some(Instant::now());
+                }
+                Ok(WaitStatus::StillAlive) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    fn on_console(&mut self) {
+        let Some(handshake) = &mut self.handshake else {
+            return;
+        };
+        let Some(console) = handshake.console.take() else {
+            return;
+        };
+        match console::recv_fd(console.as_fd()) {
+            Ok(master) => {
+                hs_common::trace::log("console", "received the pty master");
+                let _ = fdio::set_nonblocking(master.as_raw_fd());
+                if let Some(size) = self.size {
+                    let _ = size.apply(master.as_fd());
+                }
+                self.master = Some(master);
+            }
+            Err(e) => hs_common::trace::log("console", &e.to_string()),
+        }
+    }
+
+    fn on_sync(&mut self) {
+        let Some(handshake) = &mut self.handshake else {
+            return;
+        };
+        let mut buf = [0u8; 4096];
+        loop {
+            match fdio::read(handshake.sync.as_raw_fd(), &mut buf) {
+                Ok(0) => return self.finish_handshake(),
+                Ok(n) => handshake.text.extend_from_slice(&buf[..n]),
+                Err(Errno::EAGAIN) => return,
+                Err(_) => return self.finish_handshake(),
+            }
+        }
+    }
+
+    /// The handshake ended (EOF, or the program is gone): tell the caller.
+    fn finish_handshake(&mut self) {
+        let Some(mut handshake) = self.handshake.take() else {
+            return;
+        };
+        let text = String::from_utf8_lossy(&handshake.text);
+        let mut outcome = hs_common::sync::parse_outcome(&text);
+        if outcome.is_ok() && handshake.wants_console && self.master.is_none() {
+            let failure = Failure::tool(
+                "the chain sent no terminal over HS_CONSOLE_FD (its last step needs --console)",
+            );
+            outcome = Err(Failure::new(
+                failure.code,
+                format!("hs-pty: error: {}", failure.message),
+            ));
+            if self.status.is_none() {
+                let _ = kill(self.pid, Signal::SIGKILL);
+            }
+        }
+        hs_common::trace::log("handshake", &format!("{outcome:?}"));
+        if let Some(on_started) = handshake.on_started.take() {
+            on_started(&outcome);
+        }
+    }
+
+    fn on_accept(&mut self) {
+        let Some(listener) = &self.listener else {
+            return;
+        };
+        while let Ok(Some(fd)) = listener.accept() {
+            if self.clients.len() >= MAX_CLIENTS {
+                continue;
+            }
+            self.clients.push(Client {
+                fd,
+                queue: VecDeque::new(),
+                queued: 0,
+                greeted: false,
+                dead: false,
+            });
+        }
+    }
+
+    fn on_output(&mut self, token: Token) {
+        let (fd, stream) = match token {
+            Token::Master => (&mut self.master, Stream::Stdout),
+            Token::Stdout => (&mut self.stdout, Stream::Stdout),
+            _ => (&mut self.stderr, Stream::Stderr),
+        };
+        let Some(raw) = fd.as_ref().map(|f| f.as_raw_fd()) else {
+            return;
+        };
+        let mut buf = [0u8; MAX_DATA];
+        match fdio::read(raw, &mut buf) {
+            Ok(0) => *fd = None,
+            Ok(n) => self.output(stream, &buf[..n]),
+            Err(Errno::EAGAIN) => {}
+            // EIO: every slave fd is closed.
+            Err(_) => *fd = None,
+        }
+    }
+
+    fn output(&mut self, stream: Stream, data: &[u8]) {
+        if let Some(log) = &mut self.log {
+            if let Err(e) = log.write(stream, data) {
+                if !self.log_failed {
+                    hs_common::trace::log("log", &e.to_string());
+                    self.log_failed = true;
+                }
+            }
+        }
+        self.ring.push(data);
+        if self.local.is_some() {
+            let fd = if stream == Stream::Stderr { 2 } else { 1 };
+            let _ = fdio::write_all(fd, data);
+        }
+        if self.clients.is_empty() {
+            return;
+        }
+        let message = match stream {
+            Stream::Stdout => ServerMsg::Stdout(data),
+            Stream::Stderr => ServerMsg::Stderr(data),
+        };
+        message.encode_into(&mut self.packet);
+        for client in &mut self.clients {
+            client.send(&self.packet);
+        }
+    }
+
+    fn on_local_input(&mut self) {
+        let mut buf = [0u8; MAX_DATA];
+        match fdio::read(0, &mut buf) {
+            Ok(0) | Err(Errno::EIO) | Err(Errno::EBADF) => {
+                if let Some(local) = &mut self.local {
+                    local.reading = false;
+                }
+            }
+            Ok(n) => self.queue_input(&buf[..n]),
+            Err(_) => {}
+        }
+    }
+
+    fn on_client_packet(&mut self, i: usize) {
+        let mut buf = [0u8; MAX_PACKET];
+        let n = match fdio::recv_packet(self.clients[i].fd.as_raw_fd(), &mut buf) {
+            Ok(0) => {
+                self.clients[i].dead = true;
+                return;
+            }
+            Ok(n) => n,
+            Err(Errno::EAGAIN) => return,
+            Err(_) => {
+                self.clients[i].dead = true;
+                return;
+            }
+        };
+        match ClientMsg::decode(&buf[..n]) {
+            Some(ClientMsg::Hello { tail_bytes }) => self.greet(i, tail_bytes as usize),
+            Some(ClientMsg::Input(data)) => self.queue_input(data),
+            Some(ClientMsg::Resize(size)) => self.resize(size),
+            Some(ClientMsg::InputClosed) if self.stdin.is_some() => {
+                self.close_stdin_when_flushed = true;
+                self.flush_input();
+            }
+            _ => {}
+        }
+    }
+
+    /// Replays the history a client asked for ahead of whatever output
+    /// was queued for it since it connected.
+    fn greet(&mut self, i: usize, tail_bytes: usize) {
+        let client = &mut self.clients[i];
+        if client.greeted {
+            return;
+        }
+        let (a, b) = self.ring.tail(tail_bytes);
+        let history: Vec<Vec<u8>> = a
+            .chunks(MAX_DATA)
+            .chain(b.chunks(MAX_DATA))
+            .map(|chunk| ServerMsg::Stdout(chunk).encode())
+            .collect();
+        for packet in history.into_iter().rev() {
+            client.queued += packet.len();
+            client.queue.push_front(packet);
+        }
+        client.greeted = true;
+        client.flush();
+    }
+
+    fn queue_input(&mut self, data: &[u8]) {
+        let has_target = self.master.is_some()
+            || self.stdin.is_some()
+            || self.handshake.as_ref().is_some_and(|h| h.wants_console);
+        if has_target {
+            self.input.extend(data);
+            self.flush_input();
+        }
+    }
+
+    fn flush_input(&mut self) {
+        let target = match (&self.master, &self.stdin) {
+            (Some(master), _) => master.as_raw_fd(),
+            (None, Some(stdin)) => stdin.as_raw_fd(),
+            (None, None) => return,
+        };
+        while !self.input.is_empty() {
+            let (front, _) = self.input.as_slices();
+            match fdio::write(target, front) {
+                Ok(n) => {
+                    self.input.drain(..n);
+                }
+                Err(Errno::EAGAIN) => return,
+                Err(_) => {
+                    self.input.clear();
+                    if self.master.is_none() {
+                        self.stdin = None;
+                    }
+                }
+            }
+        }
+        if self.close_stdin_when_flushed && self.master.is_none() {
+            self.stdin = None;
+        }
+    }
+
+    fn resize(&mut self, size: WindowSize) {
+        self.size = Some(size);
+        if let Some(master) = &self.master {
+            let _ = size.apply(master.as_fd());
+        }
+    }
+
+    /// The program ended: give every client (and any still waiting to be
+    /// accepted) the rest of its output and the exit code, then close.
+    pub fn farewell(&mut self, code: i32) {
+        if let Some(listener) = self.listener.take() {
+            listener.remove();
+            self.listener = Some(listener);
+            self.on_accept();
+            self.listener = None;
+        }
+        let exit = ServerMsg::Exit(code).encode();
+        for client in &mut self.clients {
+            client.greeted = true;
+            client.enqueue(exit.clone());
+        }
+        let deadline = Instant::now() + FAREWELL_GRACE;
+        loop {
+            self.clients.iter_mut().for_each(Client::flush);
+            self.clients.retain(|c| !c.dead && !c.queue.is_empty());
+            let left = deadline.saturating_duration_since(Instant::now());
+            if self.clients.is_empty() || left.is_zero() {
+                break;
+            }
+            let mut fds: Vec<libc::pollfd> = self
+                .clients
+                .iter()
+                .map(|c| fdio::pollfd(c.fd.as_raw_fd(), libc::POLLOUT))
+                .collect();
+            let _ = fdio::poll(&mut fds, left.as_millis() as i32 + 1);
+        }
+        self.clients.clear();
+    }
+}

@@ -1,0 +1,440 @@
+//! `hs-pty serve`: start PROG under the monitor and stay its parent.
+//!
+//! The options become an ordered plan (printed by `HS_TRACE=1`, unit-tested
+//! below), then the plan runs step by step. Everything that can fail on
+//! bad input (socket, log) happens before `--detach` forks, so such errors
+//! reach the caller directly and leave nothing behind.
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use hs_common::console::WindowSize;
+use hs_common::sync::Outcome;
+use hs_common::{trace, Failure};
+use nix::fcntl::OFlag;
+use nix::sys::signal::Signal;
+use nix::sys::wait::WaitStatus;
+use nix::unistd::ForkResult;
+use serde::{Deserialize, Serialize};
+
+use crate::child::{self, Terminal};
+use crate::exit_file::ExitFile;
+use crate::fdio;
+use crate::log::LogWriter;
+use crate::monitor::{Monitor, OnStarted};
+use crate::signals::{Signals, FORWARDED};
+use crate::socket::{self, Listener};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeOptions {
+    pub socket: PathBuf,
+    pub terminal: Terminal,
+    pub log: Option<PathBuf>,
+    pub exit_file: Option<PathBuf>,
+    /// `--on-exit PROG` followed by its `--on-exit-arg`s; empty for none.
+    pub on_exit: Vec<OsString>,
+    pub detach: bool,
+    pub info_fd: Option<RawFd>,
+    pub program: Vec<OsString>,
+}
+
+/// One step of the monitor's life, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Listen(PathBuf),
+    OpenLog(PathBuf),
+    Detach,
+    Spawn {
+        terminal: Terminal,
+        program: Vec<OsString>,
+    },
+    Serve,
+    WriteExitFile(PathBuf),
+    TellClients,
+    RunOnExit(Vec<OsString>),
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let argv = |v: &[OsString]| {
+            v.iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        match self {
+            Step::Listen(p) => write!(f, "listen on {}", p.display()),
+            Step::OpenLog(p) => write!(f, "append output to {}", p.display()),
+            Step::Detach => f.write_str("detach (double fork, setsid, stdio to /dev/null)"),
+            Step::Spawn { terminal, program } => {
+                write!(
+                    f,
+                    "start {} on {terminal}, in its own session",
+                    argv(program)
+                )
+            }
+            Step::Serve => f.write_str("serve until the program exits"),
+            Step::WriteExitFile(p) => write!(f, "write the exit file {}", p.display()),
+            Step::TellClients => f.write_str("remove the socket, send clients the exit code"),
+            Step::RunOnExit(v) => write!(f, "run {}", argv(v)),
+        }
+    }
+}
+
+pub fn plan(opts: &ServeOptions) -> Vec<Step> {
+    let mut steps = vec![Step::Listen(opts.socket.clone())];
+    steps.extend(opts.log.clone().map(Step::OpenLog));
+    if opts.detach {
+        steps.push(Step::Detach);
+    }
+    steps.push(Step::Spawn {
+        terminal: opts.terminal,
+        program: opts.program.clone(),
+    });
+    steps.push(Step::Serve);
+    steps.extend(opts.exit_file.clone().map(Step::WriteExitFile));
+    steps.push(Step::TellClients);
+    if !opts.on_exit.is_empty() {
+        steps.push(Step::RunOnExit(opts.on_exit.clone()));
+    }
+    steps
+}
+
+/// The start-up outcome the monitor sends the caller it detached from.
+#[derive(Debug, Serialize, Deserialize)]
+struct StartReport {
+    code: i32,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// What the steps have built so far.
+struct Context {
+    signals: Option<Signals>,
+    listener: Option<Listener>,
+    log: Option<LogWriter>,
+    report: Option<OwnedFd>,
+    monitor: Option<Monitor>,
+    status: Option<WaitStatus>,
+}
+
+/// Runs `hs-pty serve`; returns PROG's exit code (the monitor's own exit
+/// code in the foreground; with `--detach` the caller has long returned).
+pub fn serve(mut opts: ServeOptions) -> Result<i32, Failure> {
+    fdio::ensure_stdio_open();
+    if let Some(fd) = opts.info_fd {
+        hs_common::info::check_fd(fd)?;
+        // Our own report must not leak into the chain (its reader would
+        // never see EOF).
+        let _ = nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        );
+    }
+    opts.socket = absolute(&opts.socket)?;
+    opts.log = opts.log.as_deref().map(absolute).transpose()?;
+    opts.exit_file = opts.exit_file.as_deref().map(absolute).transpose()?;
+
+    let steps = plan(&opts);
+    for step in &steps {
+        trace::log("plan", &step.to_string());
+    }
+    let mut signals_list = vec![Signal::SIGCHLD];
+    signals_list.extend_from_slice(FORWARDED);
+    let mut ctx = Context {
+        signals: Some(
+            Signals::block(&signals_list)
+                .map_err(|e| Failure::tool(format!("blocking signals: {e}")))?,
+        ),
+        listener: None,
+        log: None,
+        report: None,
+        monitor: None,
+        status: None,
+    };
+    let mut code = 0;
+    for step in steps {
+        trace::log("step", &step.to_string());
+        let result = run_step(&step, &opts, &mut ctx, &mut code);
+        if let Err(failure) = result {
+            if let Some(listener) = &ctx.listener {
+                listener.remove();
+            }
+            // Once detached, the caller waiting for the start hears of it.
+            if let Some(report) = ctx.report.take() {
+                let start = StartReport {
+                    code: failure.code,
+                    error: Some(format!("hs-pty: error: {}", failure.message)),
+                };
+                let line = serde_json::to_vec(&start).unwrap_or_default();
+                let _ = fdio::write_all(report.as_raw_fd(), &line);
+            }
+            return Err(failure);
+        }
+    }
+    Ok(code)
+}
+
+fn absolute(path: &Path) -> Result<PathBuf, Failure> {
+    std::path::absolute(path)
+        .map_err(|e| Failure::tool(format!("resolving {}: {e}", path.display())))
+}
+
+fn run_step(
+    step: &Step,
+    opts: &ServeOptions,
+    ctx: &mut Context,
+    code: &mut i32,
+) -> Result<(), Failure> {
+    match step {
+        Step::Listen(path) => ctx.listener = Some(socket::listen(path)?),
+        Step::OpenLog(path) => ctx.log = Some(LogWriter::open(path)?),
+        Step::Detach => ctx.report = Some(daemonize()?),
+        Step::Spawn { terminal, program } => {
+            let signals = ctx
+                .signals
+                .take()
+                .ok_or_else(|| Failure::tool("internal: signals already handed over"))?;
+            let size = WindowSize::from_env()?;
+            let spawned = child::spawn(program, *terminal, size, &signals)?;
+            let report = ctx.report.take();
+            let mut keep: Vec<RawFd> = report.iter().map(|fd| fd.as_raw_fd()).collect();
+            keep.extend(opts.info_fd);
+            let on_started = reporter(opts.info_fd, report);
+            let monitor = Monitor::new(
+                spawned,
+                signals,
+                ctx.listener.take(),
+                ctx.log.take(),
+                None,
+                on_started,
+            );
+            keep.extend(monitor.own_fds());
+            // The caller's fds for later chain steps reached the chain
+            // through the fork; the monitor's copies go, so their readers
+            // see EOF when the chain is done with them.
+            hs_common::exec::close_inherited_fds(&keep)
+                .map_err(|e| Failure::tool(format!("closing inherited fds: {e}")))?;
+            // Do not pin the caller's working directory (or its mount).
+            let _ = std::env::set_current_dir("/");
+            ctx.monitor = Some(monitor);
+        }
+        Step::Serve => {
+            if let Some(monitor) = &mut ctx.monitor {
+                let status = monitor.run();
+                *code = hs_common::exit_code_from_status(status).unwrap_or(125);
+                ctx.status = Some(status);
+            }
+        }
+        Step::WriteExitFile(path) => {
+            let written = ctx
+                .status
+                .and_then(|s| ExitFile::from_status(s, chrono::Utc::now()))
+                .map(|exit| exit.write(path));
+            if let Some(Err(e)) = written {
+                complain(&e.to_string());
+            }
+        }
+        Step::TellClients => {
+            if let Some(monitor) = &mut ctx.monitor {
+                monitor.farewell(*code);
+            }
+        }
+        Step::RunOnExit(argv) => run_on_exit(argv),
+    }
+    Ok(())
+}
+
+/// After start-up a failure has nobody to return to: it goes to stderr
+/// (/dev/null once detached) and to the trace.
+fn complain(message: &str) {
+    eprintln!("hs-pty: error: {message}");
+}
+
+/// Tells whoever waits how the start went: `--info-fd` gets the pids, the
+/// detached caller (or, in the foreground, stderr) the outcome.
+fn reporter(info_fd: Option<RawFd>, report: Option<OwnedFd>) -> OnStarted {
+    Box::new(move |outcome: &Result<Outcome, Failure>| {
+        if let Some(fd) = info_fd {
+            let init_pid = outcome.as_ref().ok().and_then(|o| o.init_pid);
+            let info = serde_json::json!({
+                "monitor_pid": std::process::id(),
+                "init_pid": init_pid,
+            });
+            if let Err(e) = hs_common::info::write_info(fd, &info) {
+                complain(&e.message);
+            }
+        }
+        let start = match outcome {
+            Ok(_) => StartReport {
+                code: 0,
+                error: None,
+            },
+            Err(failure) => StartReport {
+                code: failure.code,
+                error: Some(failure.message.clone()),
+            },
+        };
+        match report {
+            Some(fd) => {
+                let mut line = serde_json::to_vec(&start).unwrap_or_default();
+                line.push(b'\n');
+                let _ = fdio::write_all(fd.as_raw_fd(), &line);
+            }
+            None => {
+                if let Some(error) = start.error {
+                    eprintln!("{error}");
+                }
+            }
+        }
+    })
+}
+
+/// Double fork and setsid. Returns in the monitor (the grandchild) with
+/// the pipe to report the start-up outcome on; the original process waits
+/// for that outcome and exits with it.
+fn daemonize() -> Result<OwnedFd, Failure> {
+    let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
+        .map_err(|e| Failure::tool(format!("creating the start-up pipe: {e}")))?;
+    // SAFETY: single-threaded; both sides continue with plain Rust code.
+    match unsafe { nix::unistd::fork() }.map_err(|e| Failure::tool(format!("forking: {e}")))? {
+        ForkResult::Parent { child } => {
+            drop(write);
+            let _ = hs_common::exec::close_inherited_fds(&[read.as_raw_fd()]);
+            let _ = nix::sys::wait::waitpid(child, None);
+            std::process::exit(wait_for_start(read))
+        }
+        ForkResult::Child => {
+            drop(read);
+            let _ = nix::unistd::setsid();
+            // SAFETY: as above.
+            match unsafe { nix::unistd::fork() } {
+                Ok(ForkResult::Child) => {}
+                // SAFETY: the intermediate process leaves at once.
+                Ok(ForkResult::Parent { .. }) => unsafe { libc::_exit(0) },
+                Err(e) => {
+                    let failure = Failure::tool(format!("forking: {e}"));
+                    let start = StartReport {
+                        code: failure.code,
+                        error: Some(format!("hs-pty: error: {}", failure.message)),
+                    };
+                    let line = serde_json::to_vec(&start).unwrap_or_default();
+                    let _ = fdio::write_all(write.as_raw_fd(), &line);
+                    unsafe { libc::_exit(failure.code) }
+                }
+            }
+            if let Ok(null) = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/null")
+            {
+                for fd in 0..3 {
+                    let _ = fdio::dup2(null.as_raw_fd(), fd);
+                }
+            }
+            Ok(write)
+        }
+    }
+}
+
+/// The detached caller's side: the monitor's report, printed and turned
+/// into an exit code.
+fn wait_for_start(read: OwnedFd) -> i32 {
+    let mut text = String::new();
+    // SAFETY: converting our own fd.
+    let mut file = unsafe { std::fs::File::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(read)) };
+    let _ = file.read_to_string(&mut text);
+    match serde_json::from_str::<StartReport>(text.trim()) {
+        Ok(report) => {
+            if let Some(error) = report.error {
+                eprintln!("{error}");
+            }
+            report.code
+        }
+        Err(_) => {
+            eprintln!("hs-pty: error: the monitor died during start-up");
+            hs_common::EXIT_TOOL
+        }
+    }
+}
+
+/// Runs the `--on-exit` argv (no shell) and waits for it, without the
+/// chain's variables: it is not part of the chain.
+fn run_on_exit(argv: &[OsString]) {
+    let Some((program, args)) = argv.split_first() else {
+        return;
+    };
+    let status = std::process::Command::new(program)
+        .args(args)
+        .env_remove(hs_common::sync::SYNC_ENV)
+        .env_remove(hs_common::console::CONSOLE_ENV)
+        .env_remove(hs_common::console::SIZE_ENV)
+        .status();
+    match status {
+        Ok(status) if status.success() => {}
+        Ok(status) => complain(&format!("on-exit {}: {status}", program.to_string_lossy())),
+        Err(e) => complain(&format!("on-exit {}: {e}", program.to_string_lossy())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> ServeOptions {
+        ServeOptions {
+            socket: "/run/c/attach.sock".into(),
+            terminal: Terminal::Console,
+            log: Some("/run/c/log".into()),
+            exit_file: Some("/run/c/exit.json".into()),
+            on_exit: vec!["hs".into(), "cleanup".into(), "ID".into()],
+            detach: true,
+            info_fd: Some(3),
+            program: vec!["hs-cgroup".into(), "exec".into()],
+        }
+    }
+
+    #[test]
+    fn a_full_run_listens_before_detaching_and_cleans_up_last() {
+        let steps = plan(&opts());
+        assert_eq!(
+            steps,
+            vec![
+                Step::Listen("/run/c/attach.sock".into()),
+                Step::OpenLog("/run/c/log".into()),
+                Step::Detach,
+                Step::Spawn {
+                    terminal: Terminal::Console,
+                    program: vec!["hs-cgroup".into(), "exec".into()],
+                },
+                Step::Serve,
+                Step::WriteExitFile("/run/c/exit.json".into()),
+                Step::TellClients,
+                Step::RunOnExit(vec!["hs".into(), "cleanup".into(), "ID".into()]),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_foreground_run_without_log_or_exit_steps_only_serves() {
+        let steps = plan(&ServeOptions {
+            log: None,
+            exit_file: None,
+            on_exit: Vec::new(),
+            detach: false,
+            terminal: Terminal::Pipes { stdin: false },
+            ..opts()
+        });
+        assert_eq!(steps.len(), 4);
+        assert!(matches!(steps[1], Step::Spawn { .. }));
+        assert_eq!(steps[3], Step::TellClients);
+    }
+
+    #[test]
+    fn steps_read_as_sentences() {
+        let text = Step::RunOnExit(vec!["hs".into(), "cleanup".into(), "ID".into()]).to_string();
+        assert_eq!(text, "run hs cleanup ID");
+    }
+}
