@@ -11,6 +11,7 @@ pub mod digest;
 pub mod error;
 pub mod extract;
 pub mod import;
+pub mod load;
 pub mod reference;
 pub mod store;
 

@@ -22,6 +22,14 @@ enum Command {
         /// NAME[:TAG] (tag defaults to latest).
         name: Option<String>,
     },
+    /// Load a `docker save` archive or an OCI layout (dir, tar or tar.gz); prints one JSON line per image.
+    Load {
+        /// The archive, or an OCI layout directory.
+        #[arg(short, long)]
+        input: PathBuf,
+        /// NAME[:TAG] for the loaded image (an OCI layout's tag annotation fills in a missing tag).
+        name: Option<String>,
+    },
     /// List images as JSON Lines: name, tag, id, size, created.
     #[command(alias = "list")]
     Ls,
@@ -53,6 +61,11 @@ fn run(command: Command, store: &Store) -> Result<i32, Failure> {
         Command::Import { file, name } => {
             let id = hs_image::import(store, &file, name.as_deref())?;
             println!("{id}");
+        }
+        Command::Load { input, name } => {
+            for loaded in hs_image::load::load(store, &input, name.as_deref())? {
+                print_json(&loaded)?;
+            }
         }
         Command::Ls => {
             for image in store.list()? {

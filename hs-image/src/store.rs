@@ -34,6 +34,9 @@ struct Index {
     refs: BTreeMap<String, String>,
     #[serde(default)]
     images: BTreeMap<String, ImageEntry>,
+    /// Diff id → bytes of the layer's uncompressed tar.
+    #[serde(default)]
+    layer_sizes: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -276,6 +279,9 @@ impl Store {
                     .filter(|l| !in_use.contains(l))
                     .collect();
             }
+            for layer in &gone_layers {
+                index.layer_sizes.remove(layer);
+            }
             removed.deleted = Some(id.clone());
         }
         self.write_index(&index)?;
@@ -362,9 +368,13 @@ impl Store {
             std::fs::create_dir_all(&d).ctx("create", &d)?;
         }
         let _lock = self.lock()?;
+        let mut index = self.read_index()?;
         let mut size = 0;
         for layer in &layers {
-            size += layer.size;
+            let known = index.layer_sizes.get(&layer.diff_id).copied();
+            let layer_size = known.unwrap_or(layer.size);
+            index.layer_sizes.insert(layer.diff_id.clone(), layer_size);
+            size += layer_size;
             let target = self.layer_dir(&layer.diff_id)?;
             if target.is_dir() {
                 continue;
@@ -381,7 +391,6 @@ impl Store {
         }
         let blob = self.blob_path(&id)?;
         hs_common::atomic::write_atomic(&blob, config).ctx("write", &blob)?;
-        let mut index = self.read_index()?;
         index.images.insert(
             id.clone(),
             ImageEntry {
