@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# bench/overlay.sh — hs-overlay side by side with util-linux mount(8):
+# setting up one overlay, the host mirror, and a 130-layer image, each in a
+# fresh private mount namespace and then exec'ing `true`. Prints markdown
+# on stdout (progress on stderr) and removes what it creates.
+#
+# Run by bench/run (which sets HS_BENCH_*), or by hand as root:
+#   cargo build --release -p hs-overlay && bash bench/overlay.sh
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+bin=${HS_BENCH_BIN:-${CARGO_TARGET_DIR:-$here/../target}/release}
+lib=${HS_BENCH_LIB:-$here/lib.sh}
+# shellcheck source=bench/lib.sh
+source "$lib"
+
+if [[ $(id -u) != 0 ]]; then
+	bench_log "overlay: needs root"
+	exit 125
+fi
+ov=$bin/hs-overlay
+if [[ ! -x $ov ]]; then
+	bench_log "overlay: $ov is not built (cargo build --release -p hs-overlay)"
+	exit 125
+fi
+
+# A scratch dir on a disk filesystem (overlay uppers on tmpfs behave
+# differently), never under a mirrored host dir.
+scratch=$(mktemp -d "${HS_BENCH_TMP:-${CARGO_TARGET_DIR:-$here/../target}}/overlay-bench.XXXXXX")
+BENCH_TMP=${BENCH_TMP:-$scratch}
+cleanup() {
+	# Every mount below lives in a namespace that died with its row; this
+	# only removes files.
+	rm -rf "$scratch"
+}
+trap cleanup EXIT
+
+mkdir -p "$scratch"/{t,layer,u1,w1,hu,hw,lu,lw}
+echo x >"$scratch/layer/file"
+lowers=()
+for i in $(seq -w 0 129); do
+	mkdir -p "$scratch/layers/layer-$i"
+	echo "$i" >"$scratch/layers/layer-$i/who"
+	lowers+=("$scratch/layers/layer-$i")
+done
+many=$(
+	IFS=:
+	echo "${lowers[*]}"
+)
+
+# The host mirror by hand with mount(8), as hs-overlay's README spells it.
+cat >"$scratch/mirror.sh" <<'EOF'
+set -e
+t=$1 u=$2 w=$3
+mount -t tmpfs -o mode=0755 tmpfs "$t"
+for d in bin sbin lib lib32 lib64 libx32 usr etc opt var srv; do
+	if [ -L "/$d" ]; then ln -s "$(readlink "/$d")" "$t/$d"
+	elif [ -d "/$d" ]; then
+		mkdir "$t/$d"; mkdir -p "$u/$d" "$w/$d"
+		mount -t overlay overlay -o "lowerdir=/$d,upperdir=$u/$d,workdir=$w/$d,index=off,metacopy=off" "$t/$d"
+	fi
+done
+for d in proc sys dev tmp run home root mnt; do mkdir -p "$t/$d"; done
+EOF
+
+ns="unshare --mount --propagation private"
+s=$scratch
+bench_group overlay "hs-overlay: mount + exec true, in a fresh private mount namespace" \
+	"floor|unshare -m true|$ns true" \
+	"peer|mount(8): one overlay|$ns mount -t overlay overlay -o lowerdir=$s/layer,upperdir=$s/u1,workdir=$s/w1 $s/t" \
+	"hs|hs-overlay mount: one overlay|$ns $ov mount --lower $s/layer --upper $s/u1 --work $s/w1 --target $s/t -- true" \
+	"peer|sh + mount(8): host mirror|$ns sh $s/mirror.sh $s/t $s/hu $s/hw" \
+	"hs|hs-overlay host: host mirror|$ns $ov host --upper $s/hu --work $s/hw --target $s/t --hide $s -- true" \
+	"hs|hs-overlay mount: 130 layers|$ns $ov mount --lower $many --upper $s/lu --work $s/lw --target $s/t -- true"
+
+# The issue's target: the host mirror adds at most 1 ms over one overlay.
+tsv="$BENCH_TMP/overlay.run${BENCH_RUN_NO:-1}.tsv"
+if [[ -s $tsv ]]; then
+	awk -F'\t' '
+		$1 == "hs-overlay mount: one overlay" && $5 == "ok" { one = $3; onemin = $4 }
+		$1 == "hs-overlay host: host mirror" && $5 == "ok" { host = $3; hostmin = $4 }
+		END {
+			if (one == "" || host == "") { print "\nhost mirror vs one overlay: not measured"; exit }
+			d = (host - one) * 1000; dm = (hostmin - onemin) * 1000
+			printf "\nhost mirror − one overlay: %.2f ms (median), %.2f ms (min); target ≤ 1 ms: %s\n",
+				d, dm, d <= 1 ? "met" : "**not met**"
+		}' "$tsv" | { if [[ -n ${BENCH_OUT:-} ]]; then tee -a "$BENCH_OUT"; else cat; fi; }
+fi
