@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod import;
 pub mod load;
+pub mod pull;
 pub mod reference;
 pub mod store;
 

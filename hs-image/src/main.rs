@@ -30,6 +30,16 @@ enum Command {
         /// NAME[:TAG] for the loaded image (an OCI layout's tag annotation fills in a missing tag).
         name: Option<String>,
     },
+    /// Pull an image from a registry (linux/amd64 from a multi-platform index); prints one JSON line.
+    Pull {
+        reference: String,
+        /// Plain http to the registry (e.g. one on 127.0.0.1).
+        #[arg(long)]
+        insecure: bool,
+        /// USER:PASSWORD for the registry's token service.
+        #[arg(long, env = "HS_REGISTRY_CREDENTIALS", hide_env_values = true)]
+        creds: Option<String>,
+    },
     /// List images as JSON Lines: name, tag, id, size, created.
     #[command(alias = "list")]
     Ls,
@@ -66,6 +76,17 @@ fn run(command: Command, store: &Store) -> Result<i32, Failure> {
             for loaded in hs_image::load::load(store, &input, name.as_deref())? {
                 print_json(&loaded)?;
             }
+        }
+        Command::Pull {
+            reference,
+            insecure,
+            creds,
+        } => {
+            let options = hs_image::pull::PullOptions {
+                insecure,
+                credentials: creds,
+            };
+            print_json(&hs_image::pull::pull(store, &reference, &options)?)?;
         }
         Command::Ls => {
             for image in store.list()? {
