@@ -1,94 +1,88 @@
-//! `hs run`'s resource flags turned into the record's `Limits`, with
-//! hs-cgroup's own parsers, so a value hs accepts is one hs-cgroup accepts.
+//! `hs run`'s resource flags turned into the record's `Limits` with
+//! hs-cgroup's own parsers, so a value hs accepts is one hs-cgroup accepts,
+//! and a bad one fails before anything is created.
 
+use hs_cgroup::limits::{LimitArgs, Online, Swap};
 use hs_state::schema::Limits;
 
 use crate::cli::RunArgs;
 use crate::error::{HsError, Result};
 
+fn limit_error(e: hs_cgroup::limits::LimitError) -> HsError {
+    HsError::BadValue {
+        flag: e.flag,
+        value: e.value,
+        why: e.why,
+    }
+}
+
 pub fn from_args(args: &RunArgs) -> Result<Limits> {
-    let bad = |flag: &'static str, value: &str, why: String| HsError::BadValue {
-        flag,
-        value: value.to_string(),
-        why,
+    let given = LimitArgs {
+        memory: args.memory.clone(),
+        memory_swap: args.memory_swap.clone(),
+        cpus: args.cpus.clone(),
+        cpu_shares: args.cpu_shares.clone(),
+        cpu_weight: None,
+        cpuset_cpus: args.cpuset_cpus.clone(),
+        cpuset_mems: args.cpuset_mems.clone(),
+        pids_limit: args.pids_limit.clone(),
     };
-    let mut limits = Limits::default();
-    if let Some(v) = &args.memory {
-        limits.memory = Some(parse_size(v).map_err(|why| bad("--memory", v, why))?);
+    if given == LimitArgs::default() {
+        return Ok(Limits::default());
     }
-    if let Some(v) = &args.memory_swap {
-        limits.memory_swap = Some(if v == "-1" {
-            -1
-        } else {
-            parse_size(v).map_err(|why| bad("--memory-swap", v, why))? as i64
-        });
-    }
-    if let Some(v) = &args.cpus {
-        let cpus: f64 = v
-            .parse()
-            .ok()
-            .filter(|c: &f64| c.is_finite() && *c > 0.0)
-            .ok_or_else(|| bad("--cpus", v, "expected a positive number".into()))?;
-        limits.cpus = Some(cpus);
-    }
-    if let Some(v) = &args.cpu_shares {
-        limits.cpu_shares = Some(
-            v.parse()
-                .ok()
-                .filter(|n| *n >= 2)
-                .ok_or_else(|| bad("--cpu-shares", v, "expected a number >= 2".into()))?,
-        );
-    }
-    if let Some(v) = &args.cpuset_cpus {
-        check_list(v).map_err(|why| bad("--cpuset-cpus", v, why))?;
-        limits.cpuset_cpus = Some(v.clone());
-    }
-    if let Some(v) = &args.cpuset_mems {
-        check_list(v).map_err(|why| bad("--cpuset-mems", v, why))?;
-        limits.cpuset_mems = Some(v.clone());
-    }
-    if let Some(v) = &args.pids_limit {
-        limits.pids_limit = Some(
-            v.parse()
-                .ok()
-                .filter(|n: &i64| *n > 0 || *n == -1)
-                .ok_or_else(|| bad("--pids-limit", v, "expected a positive number or -1".into()))?,
-        );
-    }
-    Ok(limits)
+    let online = Online::read().map_err(limit_error)?;
+    let parsed = hs_cgroup::limits::Limits::parse(&given, &online).map_err(limit_error)?;
+    Ok(Limits {
+        memory: parsed.memory,
+        // Only what was asked: hs-cgroup applies docker's default swap
+        // itself when the chain passes --memory alone.
+        memory_swap: args.memory_swap.as_ref().and(parsed.swap).map(|s| match s {
+            Swap::Unlimited => -1,
+            Swap::Total(bytes) => bytes as i64,
+        }),
+        cpus: parsed.cpus,
+        cpu_shares: parsed.cpu_shares,
+        cpuset_cpus: parsed.cpuset_cpus,
+        cpuset_mems: parsed.cpuset_mems,
+        pids_limit: parsed.pids_limit.map(|n| n.map(|n| n as i64).unwrap_or(-1)),
+    })
 }
 
-fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let number: u64 = digits
-        .parse()
-        .map_err(|_| "expected a size like 200M".to_string())?;
-    let factor: u64 = match unit.to_ascii_lowercase().trim_end_matches('b') {
-        "" => 1,
-        "k" => 1 << 10,
-        "m" => 1 << 20,
-        "g" => 1 << 30,
-        "t" => 1 << 40,
-        _ => return Err(format!("unknown unit {unit:?} (expected b, k, m, g or t)")),
-    };
-    number
-        .checked_mul(factor)
-        .filter(|n| *n > 0)
-        .ok_or_else(|| "size out of range".to_string())
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
 
-fn check_list(text: &str) -> Result<(), String> {
-    let ok = text.split(',').all(|part| match part.split_once('-') {
-        Some((a, b)) => matches!((a.parse::<u32>(), b.parse::<u32>()), (Ok(a), Ok(b)) if a <= b),
-        None => part.parse::<u32>().is_ok(),
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err("expected a list like 0-1,3".into())
+    fn limits(words: &[&str]) -> Result<Limits> {
+        let mut argv = vec!["hs", "run"];
+        argv.extend_from_slice(words);
+        argv.push("true");
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Run(args) => from_args(&args),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn sizes_become_bytes() {
+        let l = limits(&["-m", "200M", "--pids-limit", "50"]).unwrap();
+        assert_eq!(l.memory, Some(200 << 20));
+        assert_eq!(l.memory_swap, None);
+        assert_eq!(l.pids_limit, Some(50));
+    }
+
+    #[test]
+    fn unlimited_swap_is_minus_one() {
+        let l = limits(&["-m", "64M", "--memory-swap", "-1"]).unwrap();
+        assert_eq!(l.memory_swap, Some(-1));
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(limits(&["-m", "12Q"]).is_err());
+        assert!(limits(&["--cpus", "-1"]).is_err());
+        assert!(limits(&["--cpuset-cpus", "0-x"]).is_err());
+        assert!(limits(&["--pids-limit", "lots"]).is_err());
     }
 }

@@ -39,6 +39,13 @@ struct Target {
 }
 
 pub fn from_args(args: &RunArgs, ctx: &Context<'_>) -> Result<RunSpec> {
+    // An unknown flag lands in the positionals (they take hyphen values so
+    // the command's own flags pass through); no command starts with '-'.
+    if let Some(first) = args.args.first().filter(|a| a.starts_with('-')) {
+        return Err(HsError::Other(format!(
+            "unknown flag: {first} (see hs run --help)"
+        )));
+    }
     if let Some(name) = &args.name {
         check_name(name)?;
     }
@@ -551,6 +558,11 @@ mod tests {
         assert!(spec.config.env.contains(&"TERM=xterm".to_string()));
         let spec = from_args(&args(&["-i", "true"]), &ctx).unwrap();
         assert!(!spec.config.tty && spec.config.interactive);
+    }
+
+    #[test]
+    fn an_unknown_flag_is_not_taken_for_the_command() {
+        assert!(spec(&["--bogus", "true"]).is_err());
     }
 
     #[test]
