@@ -6,15 +6,18 @@
 //! [`ImageInfo`] (id, lowerdirs top first, Entrypoint/Cmd/Env/WorkingDir/User).
 
 pub mod archive;
+pub mod commit;
 pub mod config;
 pub mod digest;
 pub mod error;
+pub mod export;
 pub mod extract;
 pub mod import;
 pub mod load;
 pub mod pull;
 pub mod reference;
 pub mod store;
+pub mod tarwrite;
 
 pub use config::RunConfig;
 pub use error::{Error, Result};

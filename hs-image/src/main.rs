@@ -40,6 +40,21 @@ enum Command {
         #[arg(long, env = "HS_REGISTRY_CREDENTIALS", hide_env_values = true)]
         creds: Option<String>,
     },
+    /// Commit a container's upper dir as a new image on top of --parent (none: a host-mirror diff); prints its id.
+    Commit {
+        upper: PathBuf,
+        /// NAME[:TAG] of the new image.
+        name: Option<String>,
+        /// The image the container ran (its layers go below the new one).
+        #[arg(long)]
+        parent: Option<String>,
+    },
+    /// Write the image flattened into one tar (`-o -` = stdout).
+    Export {
+        image: String,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// List images as JSON Lines: name, tag, id, size, created.
     #[command(alias = "list")]
     Ls,
@@ -88,6 +103,15 @@ fn run(command: Command, store: &Store) -> Result<i32, Failure> {
             };
             print_json(&hs_image::pull::pull(store, &reference, &options)?)?;
         }
+        Command::Commit {
+            upper,
+            name,
+            parent,
+        } => {
+            let id = hs_image::commit::commit(store, &upper, name.as_deref(), parent.as_deref())?;
+            println!("{id}");
+        }
+        Command::Export { image, output } => export(store, &image, &output)?,
         Command::Ls => {
             for image in store.list()? {
                 print_json(&image)?;
@@ -109,6 +133,33 @@ fn run(command: Command, store: &Store) -> Result<i32, Failure> {
         }
     }
     Ok(0)
+}
+
+/// Exports to a temp file renamed into place, so a failed export leaves
+/// no partial archive behind.
+fn export(store: &Store, image: &str, output: &std::path::Path) -> Result<(), Failure> {
+    if output == std::path::Path::new("-") {
+        let stdout = std::io::stdout().lock();
+        return Ok(hs_image::export::export(
+            store,
+            image,
+            std::io::BufWriter::new(stdout),
+        )?);
+    }
+    let mut tmp = output.as_os_str().to_owned();
+    tmp.push(format!(".tmp.{}", std::process::id()));
+    let tmp = std::path::PathBuf::from(tmp);
+    let result = std::fs::File::create(&tmp)
+        .map_err(|e| Failure::tool(format!("create {}: {e}", tmp.display())))
+        .and_then(|file| {
+            hs_image::export::export(store, image, std::io::BufWriter::new(file))?;
+            std::fs::rename(&tmp, output)
+                .map_err(|e| Failure::tool(format!("rename {}: {e}", output.display())))
+        });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
