@@ -144,6 +144,11 @@ impl Store {
                 self.release_name(&chosen, &id);
                 return Err(Error::io("create", dir, e));
             }
+            // Both changes are made before either sync, so they share one
+            // journal commit. A crash before it loses the record and keeps
+            // at most a name link to nothing, which counts as free.
+            let names = self.names();
+            hs_common::atomic::sync_dir(&names).ctx("sync", &names)?;
             hs_common::atomic::sync_dir(&containers).ctx("sync", &containers)
         })();
         if result.is_err() {
@@ -153,14 +158,22 @@ impl Store {
     }
 
     /// Writes a complete record into `staging` and makes it durable.
+    ///
+    /// Every entry is made before anything is synced: the first fsync then
+    /// commits all the metadata in one journal transaction and the later
+    /// ones have little left to do.
     fn stage(&self, staging: &Path, id: &str, name: &str, config: &Config) -> Result<()> {
         mkdir(staging, 0o711)?;
-        write_file(&staging.join(CONFIG_FILE), &config_json(id, name, config))?;
-        write_file(&staging.join(STATE_FILE), &record::to_json(&State::new()))?;
+        let config_path = staging.join(CONFIG_FILE);
+        let config_file = write_file(&config_path, &config_json(id, name, config))?;
+        let state_path = staging.join(STATE_FILE);
+        let state_file = write_file(&state_path, &record::to_json(&State::new()))?;
         // The writable layer: overlay's upper and work dirs (hs-overlay
         // makes their per-mirror subdirs).
         mkdir(&staging.join("upper"), 0o755)?;
         mkdir(&staging.join("work"), 0o700)?;
+        config_file.sync_all().ctx("sync", config_path)?;
+        state_file.sync_all().ctx("sync", state_path)?;
         hs_common::atomic::sync_dir(staging).ctx("sync", staging)
     }
 
@@ -174,14 +187,15 @@ impl Store {
         }
     }
 
-    /// Reserves `name` for `id` (caller holds the lock). A name whose
-    /// container no longer exists (a create that crashed half-way) is free.
+    /// Reserves `name` for `id` (caller holds the lock and syncs `names/`).
+    /// A name whose container no longer exists (a create that crashed
+    /// half-way) is free.
     fn reserve_name(&self, name: &str, id: &str) -> Result<()> {
         let names = self.names();
         let link = names.join(name);
         for _ in 0..2 {
             match std::os::unix::fs::symlink(Path::new("../containers").join(id), &link) {
-                Ok(()) => return hs_common::atomic::sync_dir(&names).ctx("sync", &names),
+                Ok(()) => return Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     match self.name_target(name) {
                         Some(owner) if self.container_dir(&owner).exists() => {
@@ -282,7 +296,20 @@ impl Store {
                 reference: id.to_string(),
             });
         }
-        Ok(record::read(id, self.container_dir(id))??)
+        let mut reader = self.reader(id)?;
+        Ok(reader.read(id)??)
+    }
+
+    /// A reader of `containers/`; its absence means `reference` (the
+    /// record the caller looks for) does not exist.
+    fn reader(&self, reference: &str) -> Result<record::Reader> {
+        let containers = self.containers();
+        record::Reader::open(&containers).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::NotFound {
+                reference: reference.to_string(),
+            },
+            _ => Error::io("open", containers, e),
+        })
     }
 
     /// Changes the state of record `id` under the store lock and writes it
@@ -316,9 +343,13 @@ impl Store {
     pub fn try_list(&self) -> Result<Vec<std::result::Result<Record, BrokenRecord>>> {
         let mut records = Vec::new();
         let mut broken = Vec::new();
-        for id in self.ids()? {
-            let dir = self.container_dir(&id);
-            match record::read(&id, dir) {
+        let ids = self.ids()?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut reader = self.reader("")?;
+        for id in ids {
+            match reader.read(&id) {
                 Ok(Ok(record)) => records.push(record),
                 Ok(Err(b)) => broken.push(b),
                 // Removed while we listed.
@@ -351,7 +382,7 @@ impl Store {
                 reference: id.to_string(),
             });
         }
-        let name = match record::read(id, dir.clone())? {
+        let name = match self.reader(id)?.read(id)? {
             Ok(record) if record.live_status() == crate::schema::Status::Running => {
                 return Err(Error::Running { id: id.to_string() })
             }
@@ -401,9 +432,9 @@ fn config_json(id: &str, name: &str, config: &Config) -> Vec<u8> {
     record::to_json(&ConfigFileOut { id, name, config })
 }
 
-/// Writes and fsyncs a new file (in a staging directory nobody else sees,
-/// so no temp-and-rename is needed there).
-fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes a new file in a staging directory nobody else sees (so no
+/// temp-and-rename is needed there); the caller syncs it.
+fn write_file(path: &Path, bytes: &[u8]) -> Result<File> {
     let mut file = OpenOptions::new()
         .write(true)
         .create(true)
@@ -412,7 +443,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
         .open(path)
         .ctx("create", path)?;
     file.write_all(bytes).ctx("write", path)?;
-    file.sync_all().ctx("sync", path)
+    Ok(file)
 }
 
 fn mkdir(path: &Path, mode: u32) -> Result<()> {
