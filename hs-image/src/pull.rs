@@ -1,0 +1,241 @@
+//! `pull`: the OCI distribution protocol through oci-client (token auth,
+//! manifest lists and OCI indexes resolved to linux/<this arch>). Every blob
+//! is digest-checked by the client and every layer's diff id by us while it
+//! is extracted; layers the store already has are not downloaded again.
+//! Only this module links an async runtime, and only for the pull itself.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
+use oci_client::manifest::ImageIndexEntry;
+use oci_client::secrets::RegistryAuth;
+use serde::Serialize;
+use tokio::io::AsyncWrite;
+
+use crate::config::ImageConfig;
+use crate::error::{Error, IoContext, Result};
+use crate::import::stage_layer;
+use crate::reference::Reference;
+use crate::store::{StagedLayer, Store};
+
+#[derive(Debug, Clone, Default)]
+pub struct PullOptions {
+    /// Plain http to the registry (for a loopback registry in tests).
+    pub insecure: bool,
+    /// `USER:PASSWORD` for the registry (its token service).
+    pub credentials: Option<String>,
+}
+
+/// What a pull added.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Pulled {
+    pub id: String,
+    pub reference: String,
+    /// The digest of the image manifest that was pulled.
+    pub digest: String,
+    /// Layers downloaded (the others were in the store already).
+    pub downloaded: usize,
+    pub layers: usize,
+}
+
+pub fn pull(store: &Store, reference: &str, options: &PullOptions) -> Result<Pulled> {
+    let parsed = Reference::parse(reference)?.normalized();
+    let key = parsed.key();
+    let registry_error = |message: String| Error::Registry {
+        reference: reference.into(),
+        message,
+    };
+    let oci_ref: oci_client::Reference = key.parse().map_err(|e: oci_client::ParseError| {
+        Error::BadReference(reference.into(), e.to_string())
+    })?;
+    let auth = match &options.credentials {
+        Some(creds) => {
+            let (user, password) = creds
+                .split_once(':')
+                .ok_or_else(|| registry_error("credentials must be USER:PASSWORD".into()))?;
+            RegistryAuth::Basic(user.into(), password.into())
+        }
+        None => RegistryAuth::Anonymous,
+    };
+    let config = ClientConfig {
+        protocol: if options.insecure {
+            ClientProtocol::HttpsExcept(vec![parsed.registry()])
+        } else {
+            ClientProtocol::Https
+        },
+        platform_resolver: Some(Box::new(this_platform)),
+        ..ClientConfig::default()
+    };
+    let client = oci_client::Client::new(config);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ctx("start runtime for", store.dir())?;
+    let stage = store.stage()?;
+    let map = |e: OciDistributionError| map_error(reference, e);
+    let (layers, config_bytes, digest, downloaded) = runtime.block_on(async {
+        let (manifest, digest) = client
+            .pull_image_manifest(&oci_ref, &auth)
+            .await
+            .map_err(map)?;
+        let mut config_bytes = Vec::new();
+        client
+            .pull_blob(&oci_ref, &manifest.config, &mut config_bytes)
+            .await
+            .map_err(map)?;
+        let config = ImageConfig::parse(&config_bytes, &manifest.config.digest)?;
+        if config.diff_ids.len() != manifest.layers.len() {
+            return Err(registry_error(
+                "manifest and config disagree on the layer count".into(),
+            ));
+        }
+        let total: i64 = manifest.layers.iter().map(|l| l.size.max(0)).sum();
+        let bar = progress(total as u64);
+        let mut layers = Vec::new();
+        let mut downloaded = 0;
+        for (i, (descriptor, diff_id)) in manifest.layers.iter().zip(&config.diff_ids).enumerate() {
+            if store.has_layer(diff_id) {
+                hs_common::trace::log("layer-present", diff_id);
+                if let Some(bar) = &bar {
+                    bar.inc(descriptor.size.max(0) as u64);
+                }
+                layers.push(StagedLayer {
+                    diff_id: diff_id.clone(),
+                    size: 0,
+                    dir: None,
+                });
+                continue;
+            }
+            let blob = stage.path().join(format!("blob-{i}"));
+            let file = tokio::fs::File::create(&blob).await.ctx("create", &blob)?;
+            let counting = Counting {
+                inner: file,
+                bar: bar.clone(),
+            };
+            client
+                .pull_blob(&oci_ref, descriptor, counting)
+                .await
+                .map_err(map)?;
+            downloaded += 1;
+            hs_common::trace::log("layer-downloaded", &descriptor.digest);
+            let layer = extract_blob(&stage, &blob, i)?;
+            if &layer.diff_id != diff_id {
+                return Err(Error::DigestMismatch {
+                    what: format!("layer {}", descriptor.digest),
+                    expected: diff_id.clone(),
+                    actual: layer.diff_id,
+                });
+            }
+            let _ = std::fs::remove_file(&blob);
+            layers.push(layer);
+        }
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        Ok((layers, config_bytes, digest, downloaded))
+    })?;
+    let count = layers.len();
+    let id = store.add_image(&config_bytes, layers, std::slice::from_ref(&key))?;
+    Ok(Pulled {
+        id,
+        reference: key,
+        digest,
+        downloaded,
+        layers: count,
+    })
+}
+
+fn extract_blob(stage: &crate::store::Stage, blob: &Path, i: usize) -> Result<StagedLayer> {
+    let reader = crate::archive::open_tar(blob)?;
+    stage_layer(stage, reader, i)
+}
+
+/// linux/<this arch> from an index (what `docker pull` picks here).
+fn this_platform(manifests: &[ImageIndexEntry]) -> Option<String> {
+    manifests
+        .iter()
+        .find(|m| {
+            m.platform
+                .as_ref()
+                .is_some_and(|p| p.os == "linux" && p.architecture == crate::config::go_arch())
+        })
+        .map(|m| m.digest.clone())
+}
+
+fn map_error(reference: &str, error: OciDistributionError) -> Error {
+    let message = match &error {
+        OciDistributionError::DigestError(oci_client::errors::DigestError::VerificationError {
+            expected,
+            actual,
+        }) => {
+            return Error::DigestMismatch {
+                what: format!("blob of {reference}"),
+                expected: expected.clone(),
+                actual: actual.clone(),
+            }
+        }
+        OciDistributionError::ImageManifestNotFoundError(m) => format!("manifest not found: {m}"),
+        other => {
+            let text = other.to_string();
+            if text.contains("MANIFEST_UNKNOWN") || text.contains("manifest unknown") {
+                "manifest unknown: no such tag or digest in the registry".to_string()
+            } else if text.contains("NAME_UNKNOWN") {
+                "repository unknown to the registry".to_string()
+            } else {
+                text.lines().next().unwrap_or_default().to_lowercase()
+            }
+        }
+    };
+    Error::Registry {
+        reference: reference.into(),
+        message,
+    }
+}
+
+/// A byte progress bar on stderr, only when stderr is a terminal.
+fn progress(total: u64) -> Option<ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(total);
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec}")
+    {
+        bar.set_style(style);
+    }
+    Some(bar)
+}
+
+/// Forwards writes and advances the progress bar.
+struct Counting<W> {
+    inner: W,
+    bar: Option<ProgressBar>,
+}
+
+impl<W: AsyncWrite + Unpin> AsyncWrite for Counting<W> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let (Poll::Ready(Ok(n)), Some(bar)) = (&result, &this.bar) {
+            bar.inc(*n as u64);
+        }
+        result
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
