@@ -112,10 +112,36 @@ const DATA_LIMIT: usize = 4095;
 
 /// Mounts `spec` on `target`.
 pub fn mount(spec: &OverlaySpec, target: &Path) -> Result<()> {
-    match mount_with_fsconfig(spec, target) {
-        Err(Attempt::Unsupported) => mount_classic(spec, target),
+    attach(prepare(spec, target)?, spec, target)
+}
+
+/// An overlay made but not yet visible anywhere.
+#[derive(Debug)]
+pub enum Prepared {
+    /// A detached mount (fsmount): attaching it is one move_mount.
+    Detached(OwnedFd),
+    /// This kernel lacks the new API for it: mount(2) at attach time.
+    Classic,
+}
+
+/// Creates the overlay's superblock and a detached mount of it. This is
+/// where the kernel spends its time (it checks the work dir with test
+/// files), and it touches no mount table, so several overlays can be
+/// prepared at once and attached in order afterwards. `target` is only
+/// named in errors.
+pub fn prepare(spec: &OverlaySpec, target: &Path) -> Result<Prepared> {
+    match detached_mount(spec, target) {
+        Ok(fd) => Ok(Prepared::Detached(fd)),
+        Err(Attempt::Unsupported) => Ok(Prepared::Classic),
         Err(Attempt::Failed(err)) => Err(err),
-        Ok(()) => Ok(()),
+    }
+}
+
+/// Puts a prepared overlay on `target`.
+pub fn attach(prepared: Prepared, spec: &OverlaySpec, target: &Path) -> Result<()> {
+    match prepared {
+        Prepared::Detached(mnt) => move_mount(&mnt, target),
+        Prepared::Classic => mount_classic(spec, target),
     }
 }
 
@@ -141,7 +167,7 @@ const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
 /// fsconfig copies at most this many bytes of a string value.
 const FSCONFIG_STRING_LIMIT: usize = 255;
 
-fn mount_with_fsconfig(spec: &OverlaySpec, target: &Path) -> Result<(), Attempt> {
+fn detached_mount(spec: &OverlaySpec, target: &Path) -> Result<OwnedFd, Attempt> {
     // SAFETY: fsopen takes a NUL-terminated name and flags, returns an fd.
     let fs = unsafe { libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), FSOPEN_CLOEXEC) };
     if fs < 0 {
@@ -212,7 +238,10 @@ fn mount_with_fsconfig(spec: &OverlaySpec, target: &Path) -> Result<(), Attempt>
         return Err(mount_error(target, &err, &kernel_messages(&fs)).into());
     }
     // SAFETY: the kernel just returned this fd to us.
-    let mnt = unsafe { OwnedFd::from_raw_fd(mnt as i32) };
+    Ok(unsafe { OwnedFd::from_raw_fd(mnt as i32) })
+}
+
+fn move_mount(mnt: &OwnedFd, target: &Path) -> Result<()> {
     let c_target = cstring_path(target)?;
     // SAFETY: move_mount with an empty from-path moves the detached mount
     // behind `mnt` onto the NUL-terminated target path.
@@ -227,7 +256,7 @@ fn mount_with_fsconfig(spec: &OverlaySpec, target: &Path) -> Result<(), Attempt>
         )
     };
     if rc < 0 {
-        return Err(mount_error(target, &io::Error::last_os_error(), "").into());
+        return Err(mount_error(target, &io::Error::last_os_error(), ""));
     }
     Ok(())
 }

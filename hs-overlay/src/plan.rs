@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use nix::mount::{MntFlags, MsFlags};
 
 use crate::error::{OverlayError, Result};
-use crate::overlay::{self, OverlaySpec};
+use crate::overlay::{self, OverlaySpec, Prepared};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
@@ -66,19 +66,73 @@ impl fmt::Display for Op {
     }
 }
 
-/// Runs `ops` in order and returns the mount points made, in mount order.
-/// On failure, unmounts what it mounted and removes the directories it
-/// created on the host, then returns the error.
+/// Runs `ops` and returns the mount points made, in mount order. On
+/// failure, unmounts what it mounted and removes the directories it created
+/// on the host, then returns the error.
+///
+/// The host-side directories are made first, then every overlay is
+/// prepared at once (see [`overlay::prepare`]: the slow part, and it needs
+/// its upper and work dirs), then the ops run in order, each overlay
+/// attached where the plan puts it.
 pub fn execute(ops: &[Op]) -> Result<Vec<PathBuf>> {
     let mut done = Done::default();
-    for op in ops {
-        hs_common::trace::log("plan", &op.to_string());
-        if let Err(err) = step(op, &mut done) {
+    let result = (|| {
+        for op in ops.iter().filter(|op| matches!(op, Op::CreateDir { .. })) {
+            hs_common::trace::log("plan", &op.to_string());
+            step(op, None, &mut done)?;
+        }
+        let mut prepared = prepare_overlays(ops).into_iter();
+        for op in ops.iter().filter(|op| !matches!(op, Op::CreateDir { .. })) {
+            hs_common::trace::log("plan", &op.to_string());
+            let ready = match op {
+                Op::MountOverlay { .. } => prepared.next(),
+                _ => None,
+            };
+            step(op, ready, &mut done)?;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => Ok(done.mounts),
+        Err(err) => {
             done.undo();
-            return Err(err);
+            Err(err)
         }
     }
-    Ok(done.mounts)
+}
+
+/// Every overlay of `ops` prepared, in plan order, on one thread each.
+fn prepare_overlays(ops: &[Op]) -> Vec<Result<Prepared>> {
+    let overlays: Vec<(&OverlaySpec, &PathBuf)> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::MountOverlay { spec, target } => Some((spec, target)),
+            _ => None,
+        })
+        .collect();
+    if overlays.len() < 2 {
+        return overlays
+            .into_iter()
+            .map(|(spec, target)| overlay::prepare(spec, target))
+            .collect();
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = overlays
+            .iter()
+            .map(|&(spec, target)| (target, scope.spawn(move || overlay::prepare(spec, target))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|(target, handle)| {
+                handle.join().unwrap_or_else(|_| {
+                    Err(OverlayError::Mount {
+                        target: target.clone(),
+                        detail: "preparing the overlay failed unexpectedly".into(),
+                    })
+                })
+            })
+            .collect()
+    })
 }
 
 /// What has been done so far, for the undo.
@@ -99,7 +153,7 @@ impl Done {
     }
 }
 
-fn step(op: &Op, done: &mut Done) -> Result<()> {
+fn step(op: &Op, prepared: Option<Result<Prepared>>, done: &mut Done) -> Result<()> {
     match op {
         Op::CreateDir { path } => create_dirs(path, &mut done.created_dirs),
         Op::MountTmpfs { target, read_only } => {
@@ -129,7 +183,10 @@ fn step(op: &Op, done: &mut Done) -> Result<()> {
         Op::Symlink { link, points_to } => std::os::unix::fs::symlink(points_to, link)
             .map_err(|e| OverlayError::io("creating symlink", link, e)),
         Op::MountOverlay { spec, target } => {
-            overlay::mount(spec, target)?;
+            match prepared {
+                Some(prepared) => overlay::attach(prepared?, spec, target)?,
+                None => overlay::mount(spec, target)?,
+            }
             done.mounts.push(target.clone());
             Ok(())
         }

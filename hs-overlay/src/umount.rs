@@ -17,9 +17,13 @@ pub fn umount_tree(target: &Path) -> Result<Vec<PathBuf>> {
     if mounts.is_empty() {
         return Err(OverlayError::NotMounted(target));
     }
-    // mountinfo lists mounts in the order they were made, so children and
-    // mounts stacked on top come after what they sit on.
-    for mount in mounts.iter().rev() {
+    // Deepest first, so no mount is unmounted while another sits below it.
+    // mountinfo's order is not enough: a mount made detached (fsmount) and
+    // attached later is listed before its parent.
+    let mut order = mounts.clone();
+    order.reverse();
+    order.sort_by_key(|mount| std::cmp::Reverse(mount.components().count()));
+    for mount in &order {
         hs_common::trace::log("umount", &mount.display().to_string());
         if let Err(errno) = nix::mount::umount2(mount, MntFlags::empty()) {
             // Gone already (e.g. stacked twice on one path): nothing to do.
