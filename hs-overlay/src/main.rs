@@ -11,7 +11,14 @@ use hs_overlay::{diff, host, image, overlay::MountOption};
 /// Mount an overlay (image layers or the host mirror) and chain into PROG;
 /// diff an upper dir.
 #[derive(Parser)]
-#[command(name = "hs-overlay", version)]
+#[command(
+    name = "hs-overlay",
+    version,
+    after_help = "Exit codes: 125 hs-overlay failed (one line on stderr), 126 PROG cannot be \
+                  executed, 127 PROG not found, else PROG's own status.\n\
+                  HS_TRACE=1 logs every step. Run inside a private mount namespace \
+                  (hs-unshare --ns mnt) so the mounts die with it."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -47,6 +54,9 @@ enum Command {
     /// Build the host mirror at TARGET: a tmpfs skeleton, one overlay per
     /// host system dir (upper/work subdir each), host top-level symlinks as
     /// symlinks, empty mount points; then exec PROG (without PROG: just mount)
+    ///
+    /// Filesystems mounted below a mirrored host dir are not visible through
+    /// its overlay: mirror them with --add-dir.
     Host {
         /// Upper base dir: gets one subdir per mirrored dir
         #[arg(long, value_name = "DIR")]
