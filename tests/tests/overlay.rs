@@ -174,6 +174,42 @@ fn mount_is_invisible_outside_its_namespace_and_gone_after_prog_exits() {
 }
 
 #[test]
+fn host_mirror_is_invisible_outside_its_namespace_and_gone_after_prog_exits() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let scratch = Scratch::new("ov-hostprivate");
+    let ready = scratch.path("ready");
+    let mut child = sh_in_ns(
+        r#"exec "$OV" host --upper "$1" --work "$2" --target "$3" -- sh -c 'echo $$ > "$1"; read line || true' sh "$4""#,
+        &[
+            &scratch.path("u"),
+            &scratch.path("w"),
+            &scratch.target(),
+            &ready,
+        ],
+    )
+    .stdin(Stdio::piped())
+    .spawn()
+    .unwrap();
+    assert!(wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(&ready).is_ok_and(|s| s.ends_with('\n'))
+    }));
+    let pid = std::fs::read_to_string(&ready).unwrap().trim().to_string();
+    let theirs = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+    let target = scratch.target().canonicalize().unwrap();
+    let usr = format!(" {}/usr ", target.display());
+    assert!(
+        theirs.contains(&usr),
+        "the chained program does not see the mirror"
+    );
+    assert_eq!(mounts_under(&target), Vec::<String>::new());
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    assert_no_mounts_under(&target);
+}
+
+#[test]
 fn host_mirror_write_delete_and_rename_land_in_upper_and_leave_host_unchanged() {
     if !hs_tests::require_root() {
         return;
