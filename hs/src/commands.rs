@@ -136,38 +136,70 @@ fn run(args: RunArgs) -> Outcome {
         println!("{}", record.id);
         return Ok(0);
     }
-    Err(attach_exec(
+    attach_to(
         &store,
         &record,
-        &tools,
         args.detach_keys.as_deref(),
         !record.config.interactive,
-    ))
+        RUN_TAIL_BYTES,
+    )
 }
 
-/// Becomes `hs-pty attach` on the container's socket.
-fn attach_exec(
+/// How much past output a foreground run replays on attaching: what the
+/// program printed before the client connected (docker attaches first).
+const RUN_TAIL_BYTES: u32 = 1 << 20;
+
+/// The attach client (hs-pty's, in-process) on the container's socket.
+/// When the container ended before the client could connect (a quick
+/// `echo`), its output is replayed from the log and its exit code returned,
+/// so a foreground run never loses output to that race.
+fn attach_to(
     store: &Store,
     record: &Record,
-    tools: &Tools,
     detach_keys: Option<&str>,
     no_stdin: bool,
-) -> Failure {
+    tail_bytes: u32,
+) -> Outcome {
     let layout = launch::layout(store, &record.id);
-    let mut argv: Vec<OsString> = vec![
-        tools.pty.clone().into(),
-        "attach".into(),
-        "--socket".into(),
-        layout.socket().into(),
-    ];
-    if let Some(keys) = detach_keys.or(record.config.detach_keys.as_deref()) {
-        argv.push("--detach-keys".into());
-        argv.push(keys.into());
+    let keys = detach_keys
+        .or(record.config.detach_keys.as_deref())
+        .unwrap_or(hs_pty::detach_keys::DEFAULT);
+    let options = hs_pty::attach::AttachOptions {
+        socket: layout.socket(),
+        detach_keys: hs_pty::detach_keys::parse(keys).map_err(Failure::tool)?,
+        no_stdin,
+        tail_bytes,
+    };
+    match hs_pty::attach::attach(options) {
+        Ok(code) => {
+            // The container ended (not a detach): return once its monitor
+            // has recorded the exit (and done --rm), like docker does.
+            if layout.exit_file().exists() {
+                if let Ok(fresh) = store.get(&record.id) {
+                    lifecycle::finish(store, &fresh);
+                }
+            }
+            Ok(code)
+        }
+        Err(failure) => {
+            let Ok(exit) = hs_pty::exit_file::ExitFile::read(&layout.exit_file()) else {
+                return Err(failure);
+            };
+            if layout.socket().exists() {
+                return Err(failure);
+            }
+            let options = hs_pty::logs::LogsOptions {
+                log: layout.log(),
+                follow: false,
+                exit_file: None,
+                tail: None,
+                timestamps: false,
+                since: None,
+            };
+            hs_pty::logs::logs(&options, std::io::stdout(), std::io::stderr())?;
+            Ok(exit.exit_code)
+        }
     }
-    if no_stdin {
-        argv.push("--no-stdin".into());
-    }
-    hs_common::exec::exec(&argv)
 }
 
 fn attach_cmd(args: AttachArgs) -> Outcome {
@@ -178,14 +210,13 @@ fn attach_cmd(args: AttachArgs) -> Outcome {
             "you cannot attach to a stopped container, start it first",
         ));
     }
-    let tools = Tools::find()?;
-    Err(attach_exec(
+    attach_to(
         &store,
         &record,
-        &tools,
         args.detach_keys.as_deref(),
         args.no_stdin,
-    ))
+        0,
+    )
 }
 
 fn start_one(
@@ -218,13 +249,13 @@ fn start(args: StartArgs) -> Outcome {
             Err(f) if f.message.is_empty() => return Ok(f.code),
             Err(f) => return Err(f),
         };
-        return Err(attach_exec(
+        return attach_to(
             &store,
             &record,
-            &tools,
             args.detach_keys.as_deref(),
             !args.interactive,
-        ));
+            RUN_TAIL_BYTES,
+        );
     }
     let mut code = 0;
     for reference in &args.containers {
@@ -666,7 +697,7 @@ fn cleanup(args: ContainerArg) -> Outcome {
         Err(e) => return Err(HsError::State(e.to_string()).into()),
     };
     let layout = launch::layout(&store, &id);
-    let exit = lifecycle::read_exit_file(&layout.exit_file());
+    let exit = hs_pty::exit_file::ExitFile::read(&layout.exit_file()).ok();
     let updated = store.update(&id, |state| {
         state.status = hs_state::schema::Status::Exited;
         if let Some(exit) = &exit {

@@ -127,17 +127,9 @@ pub fn exit_code(store: &Store, record: &Record) -> Option<i32> {
         .or(record.state.exit_code)
 }
 
-/// How the container ended, as the monitor wrote it.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct ExitInfo {
-    pub exit_code: i32,
-    pub finished: chrono::DateTime<chrono::Utc>,
-}
-
 /// The monitor's exit file, if it was written.
-pub fn read_exit_file(path: &std::path::Path) -> Option<ExitInfo> {
-    let bytes = std::fs::read(path).ok()?;
-    serde_json::from_slice(&bytes).ok()
+pub fn read_exit_file(path: &std::path::Path) -> Option<hs_pty::exit_file::ExitFile> {
+    hs_pty::exit_file::ExitFile::read(path).ok()
 }
 
 /// `hs wait`: blocks until the container is not running and its monitor
