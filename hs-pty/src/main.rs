@@ -149,9 +149,9 @@ fn main() {
             Err(e) => {
                 // One line, the way every hs tool reports bad input.
                 let text = e.to_string();
-                let first = text.lines().next().unwrap_or("bad arguments");
-                let first = first.trim_start_matches("error: ");
-                return Err(Failure::tool(first));
+                let message = text.split("\n\nUsage:").next().unwrap_or(&text);
+                let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
+                return Err(Failure::tool(message.trim_start_matches("error: ")));
             }
         };
         match cli.command {
