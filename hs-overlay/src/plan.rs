@@ -6,6 +6,7 @@
 use std::fmt;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+use std::thread::{Scope, ScopedJoinHandle};
 
 use nix::mount::{MntFlags, MsFlags};
 
@@ -70,28 +71,28 @@ impl fmt::Display for Op {
 /// failure, unmounts what it mounted and removes the directories it created
 /// on the host, then returns the error.
 ///
-/// The host-side directories are made first, then every overlay is
-/// prepared at once (see [`overlay::prepare`]: the slow part, and it needs
-/// its upper and work dirs), then the ops run in order, each overlay
-/// attached where the plan puts it.
+/// The host-side directories are made first; then every overlay starts
+/// being prepared on a thread of its own (see [`overlay::prepare`]: the
+/// slow part; it needs its upper and work dirs) while the other steps run
+/// in order, and each overlay is attached where the plan puts it.
 pub fn execute(ops: &[Op]) -> Result<Vec<PathBuf>> {
     let mut done = Done::default();
-    let result = (|| {
+    let result = std::thread::scope(|scope| {
         for op in ops.iter().filter(|op| matches!(op, Op::CreateDir { .. })) {
             hs_common::trace::log("plan", &op.to_string());
             step(op, None, &mut done)?;
         }
-        let mut prepared = prepare_overlays(ops).into_iter();
+        let mut preparing = start_preparing(scope, ops).into_iter();
         for op in ops.iter().filter(|op| !matches!(op, Op::CreateDir { .. })) {
             hs_common::trace::log("plan", &op.to_string());
             let ready = match op {
-                Op::MountOverlay { .. } => prepared.next(),
+                Op::MountOverlay { target, .. } => preparing.next().map(|h| joined(h, target)),
                 _ => None,
             };
             step(op, ready, &mut done)?;
         }
         Ok(())
-    })();
+    });
     match result {
         Ok(()) => Ok(done.mounts),
         Err(err) => {
@@ -101,8 +102,14 @@ pub fn execute(ops: &[Op]) -> Result<Vec<PathBuf>> {
     }
 }
 
-/// Every overlay of `ops` prepared, in plan order, on one thread each.
-fn prepare_overlays(ops: &[Op]) -> Vec<Result<Prepared>> {
+type Preparing<'scope> = ScopedJoinHandle<'scope, Result<Prepared>>;
+
+/// One thread per overlay of `ops`, in plan order. A lone overlay gets
+/// none: it is prepared where it is mounted, as a thread would only cost.
+fn start_preparing<'scope>(
+    scope: &'scope Scope<'scope, '_>,
+    ops: &'scope [Op],
+) -> Vec<Preparing<'scope>> {
     let overlays: Vec<(&OverlaySpec, &PathBuf)> = ops
         .iter()
         .filter_map(|op| match op {
@@ -111,27 +118,20 @@ fn prepare_overlays(ops: &[Op]) -> Vec<Result<Prepared>> {
         })
         .collect();
     if overlays.len() < 2 {
-        return overlays
-            .into_iter()
-            .map(|(spec, target)| overlay::prepare(spec, target))
-            .collect();
+        return Vec::new();
     }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = overlays
-            .iter()
-            .map(|&(spec, target)| (target, scope.spawn(move || overlay::prepare(spec, target))))
-            .collect();
-        handles
-            .into_iter()
-            .map(|(target, handle)| {
-                handle.join().unwrap_or_else(|_| {
-                    Err(OverlayError::Mount {
-                        target: target.clone(),
-                        detail: "preparing the overlay failed unexpectedly".into(),
-                    })
-                })
-            })
-            .collect()
+    overlays
+        .into_iter()
+        .map(|(spec, target)| scope.spawn(move || overlay::prepare(spec, target)))
+        .collect()
+}
+
+fn joined(handle: Preparing<'_>, target: &Path) -> Result<Prepared> {
+    handle.join().unwrap_or_else(|_| {
+        Err(OverlayError::Mount {
+            target: target.to_path_buf(),
+            detail: "preparing the overlay failed unexpectedly".into(),
+        })
     })
 }
 

@@ -693,3 +693,18 @@ fn read_only_overlay_of_two_layers_mounts_and_of_one_is_refused() {
     ));
     assert_tool_error(&result, "hs-overlay", "two lower");
 }
+
+#[test]
+fn host_mirror_that_fails_midway_removes_the_upper_dirs_it_made() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let scratch = Scratch::new("ov-undo");
+    let result = run(&mut sh_in_ns(
+        r#"exec "$OV" host --upper "$1" --work "$2" --target "$3" --option no_such_feature=on -- true"#,
+        &[&scratch.path("u"), &scratch.path("w"), &scratch.target()],
+    ));
+    assert_tool_error(&result, "hs-overlay", "not supported by this kernel");
+    assert!(!scratch.path("u").exists() && !scratch.path("w").exists());
+    assert_eq!(std::fs::read_dir(scratch.target()).unwrap().count(), 0);
+}
