@@ -53,6 +53,14 @@ impl Signals {
     }
 }
 
+/// Unblocks what [`Signals::block`] blocked: `attach` also runs inside
+/// `hs`, which goes on after it returns.
+impl Drop for Signals {
+    fn drop(&mut self) {
+        let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.old_mask), None);
+    }
+}
+
 impl AsFd for Signals {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
