@@ -121,12 +121,18 @@ fn run(args: RunArgs) -> Outcome {
         return Ok(0);
     }
     let tools = Tools::find()?;
+    let started = chrono::Utc::now();
     let created = store
         .create(&spec.config, spec.name.as_deref())
         .map_err(|e| HsError::State(e.to_string()))?;
     let record = store
         .get(&created.id)
         .map_err(|e| state_error(&created.id, e))?;
+    let claim = if record.config.auto_remove && !spec.detach {
+        Some(lifecycle::claim_removal(&record.dir)?)
+    } else {
+        None
+    };
     match launch::start(&store, &record, &tools) {
         Ok(()) => {}
         Err(StartError::Failed(code)) => return Ok(code),
@@ -136,18 +142,89 @@ fn run(args: RunArgs) -> Outcome {
         println!("{}", record.id);
         return Ok(0);
     }
-    attach_to(
+    let interactive = record.config.interactive;
+    let outcome = foreground(
         &store,
         &record,
         args.detach_keys.as_deref(),
-        !record.config.interactive,
-        RUN_TAIL_BYTES,
-    )
+        interactive,
+        started,
+    );
+    if let Some(claim) = claim {
+        // Our claim made `hs cleanup` leave the removal to us.
+        drop(claim);
+        if let Ok(fresh) = store.get(&record.id) {
+            if !is_running(&fresh) {
+                lifecycle::remove(&store, &fresh, false, &tools)?;
+            }
+        }
+    }
+    outcome
 }
 
 /// How much past output a foreground run replays on attaching: what the
 /// program printed before the client connected (docker attaches first).
 const RUN_TAIL_BYTES: u32 = 1 << 20;
+
+/// A foreground run or `start -a`: with a terminal or stdin, the attach
+/// client; with neither, the log followed from `since` until the exit
+/// file appears (no race with a program that ends before a client could
+/// connect), with SIGINT/SIGTERM/SIGHUP/SIGQUIT forwarded to the init.
+fn foreground(
+    store: &Store,
+    record: &Record,
+    detach_keys: Option<&str>,
+    stdin: bool,
+    since: chrono::DateTime<chrono::Utc>,
+) -> Outcome {
+    if record.config.tty || stdin {
+        return attach_to(store, record, detach_keys, !stdin, RUN_TAIL_BYTES);
+    }
+    let fresh = store.get(&record.id).ok();
+    if let Some(init) = fresh.as_ref().and_then(|r| r.state.init) {
+        forward_signals(init.pid)?;
+    }
+    let layout = launch::layout(store, &record.id);
+    let options = hs_pty::logs::LogsOptions {
+        log: layout.log(),
+        follow: true,
+        exit_file: Some(layout.exit_file()),
+        tail: None,
+        timestamps: false,
+        since: Some(since),
+    };
+    hs_pty::logs::logs(&options, std::io::stdout(), std::io::stderr())?;
+    let code = hs_pty::exit_file::ExitFile::read(&layout.exit_file())
+        .map_err(Failure::tool)?
+        .exit_code;
+    if let Ok(fresh) = store.get(&record.id) {
+        lifecycle::finish(store, &fresh);
+    }
+    Ok(code)
+}
+
+/// Forwards the signals a user sends a foreground `hs run` to the
+/// container's init (docker's sig-proxy), from a thread that waits for them.
+fn forward_signals(init_pid: i32) -> std::result::Result<(), Failure> {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    for signal in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+    ] {
+        set.add(signal);
+    }
+    set.thread_block()
+        .map_err(|e| Failure::tool(format!("blocking signals: {e}")))?;
+    std::thread::spawn(move || loop {
+        if let Ok(signal) = set.wait() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(init_pid), signal);
+        }
+    });
+    Ok(())
+}
 
 /// The attach client (hs-pty's, in-process) on the container's socket.
 /// When the container ended before the client could connect (a quick
@@ -244,17 +321,18 @@ fn start(args: StartArgs) -> Outcome {
                 "you cannot start and attach multiple containers at once",
             ));
         }
+        let started = chrono::Utc::now();
         let record = match start_one(&store, &args.containers[0], &tools) {
             Ok(record) => record,
             Err(f) if f.message.is_empty() => return Ok(f.code),
             Err(f) => return Err(f),
         };
-        return attach_to(
+        return foreground(
             &store,
             &record,
             args.detach_keys.as_deref(),
-            !args.interactive,
-            RUN_TAIL_BYTES,
+            args.interactive,
+            started,
         );
     }
     let mut code = 0;
@@ -720,7 +798,7 @@ fn cleanup(args: ContainerArg) -> Outcome {
     };
     let tools = Tools::find()?;
     lifecycle::remove_cgroups(&record, &tools);
-    if record.config.auto_remove {
+    if record.config.auto_remove && !lifecycle::removal_claimed(&record.dir) {
         lifecycle::remove(&store, &record, false, &tools)?;
     }
     Ok(0)

@@ -139,6 +139,11 @@ pub fn wait(store: &Store, id: &str) -> Result<Option<i32>> {
     loop {
         // Read the exit file first: with --rm the record may vanish any time.
         if let Some(exit) = read_exit_file(&layout.exit_file()) {
+            // Return once the monitor's cleanup recorded it, so a `ps`
+            // right after shows the code.
+            if let Ok(record) = store.get(id) {
+                finish(store, &record);
+            }
             return Ok(Some(exit.exit_code));
         }
         let record = match store.get(id) {
@@ -186,6 +191,37 @@ pub fn mounts_below(dir: &std::path::Path) -> Vec<String> {
         .map(|mp| mp.replace("\\040", " ").replace("\\134", "\\"))
         .filter(|mp| mp == &prefix || mp.starts_with(&format!("{prefix}/")))
         .collect()
+}
+
+/// The file a foreground `run --rm` holds a shared flock on while it waits
+/// for the exit code: `hs cleanup` leaves the removal to that client, or
+/// the exit file would vanish before the client could read it.
+const CLIENT_LOCK: &str = "client.lock";
+
+/// A foreground client's claim on removing its `--rm` container itself.
+pub struct RemovalClaim {
+    _lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+pub fn claim_removal(dir: &std::path::Path) -> Result<RemovalClaim> {
+    let path = dir.join(CLIENT_LOCK);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| HsError::io(format!("opening {}", path.display()), e))?;
+    let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockShared)
+        .map_err(|(_, e)| HsError::io(format!("locking {}", path.display()), e.into()))?;
+    Ok(RemovalClaim { _lock: lock })
+}
+
+/// True while a foreground client holds its claim on `dir`.
+pub fn removal_claimed(dir: &std::path::Path) -> bool {
+    let Ok(file) = std::fs::File::open(dir.join(CLIENT_LOCK)) else {
+        return false;
+    };
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).is_err()
 }
 
 /// `hs rm`: a stopped container's record and layers; with `force` a running

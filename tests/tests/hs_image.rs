@@ -410,7 +410,7 @@ fn exit_in_an_interactive_run_stops_the_container() {
         rootfs(),
         "sh".into(),
     ];
-    let out = pty_session(&world, &argv, "#", "exit 5\n", false);
+    let out = pty_session(&world, &argv, "#", "exit 5\n", None);
     assert!(out.contains("exit=5"), "{out}");
     assert!(world.wait_state("tty1", "exited"));
 }
@@ -422,7 +422,7 @@ fn the_container_has_its_own_terminal() {
     }
     let world = World::new();
     let argv = vec![hs_bin(), "run".into(), "-it".into(), rootfs(), "tty".into()];
-    let out = pty_session(&world, &argv, "", "", false);
+    let out = pty_session(&world, &argv, "", "", None);
     assert!(out.contains("/dev/pts/0"), "{out}");
 }
 
@@ -434,7 +434,13 @@ fn closing_the_attached_terminal_leaves_a_detached_tty_container_running() {
     let world = World::new();
     let id = world.detach(&["-it", &rootfs(), "sh"]);
     let argv = vec![hs_bin(), "attach".into(), id.clone()];
-    let out = pty_session(&world, &argv, "#", "echo attached-$((6*7))\n", true);
+    let out = pty_session(
+        &world,
+        &argv,
+        "#",
+        "echo attached-$((6*7))\n",
+        Some("attached-42"),
+    );
     assert!(out.contains("attached-42"), "{out}");
     assert_eq!(world.state(&id), "running");
 }

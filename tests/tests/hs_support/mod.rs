@@ -108,27 +108,30 @@ pub fn rootfs() -> String {
     hs_tests::busybox_rootfs().to_string_lossy().into_owned()
 }
 
-/// Drives `argv` on a real PTY: waits for `expect` in the output, writes
-/// `input`, then either waits for the program to end (prints `exit=N`) or,
-/// with `hangup`, closes the terminal and reports the program's end.
+/// Drives `argv` on a real PTY: waits for `expect` in the output (sending
+/// newlines to get a prompt), writes `input`, then either waits for the
+/// program to end (reports `exit=N`) or, with `hangup` (the text to see
+/// before hanging up), closes the terminal and reports the program's end.
 /// Returns everything printed, the driver's report last.
 pub fn pty_session(
     world: &World,
     argv: &[String],
     expect: &str,
     input: &str,
-    hangup: bool,
+    hangup: Option<&str>,
 ) -> String {
     const DRIVER: &str = r#"
 import os, pty, sys, time, select, signal
-expect, data, hangup = sys.argv[1].encode(), sys.argv[2].encode(), sys.argv[3] == "1"
+expect, data, until = sys.argv[1].encode(), sys.argv[2].encode(), sys.argv[3].encode()
+hangup = sys.argv[3] != "-"
 argv = sys.argv[4:]
 pid, fd = pty.fork()
 if pid == 0:
     os.execv(argv[0], argv)
 out = b""
-def pump(t):
+def pump(t, want=None):
     global out
+    want = want if want is not None else expect
     end = time.time() + t
     while time.time() < end:
         r, _, _ = select.select([fd], [], [], 0.05)
@@ -140,7 +143,7 @@ def pump(t):
             if not chunk:
                 return False
             out += chunk
-            if expect and expect in out:
+            if want and want in out:
                 return True
     return True
 deadline = time.time() + 20
@@ -151,7 +154,10 @@ while expect and expect not in out and time.time() < deadline:
         os.write(fd, b"\n")
 os.write(fd, data)
 if hangup:
-    pump(0.5)
+    end = time.time() + 20
+    while until not in out and time.time() < end:
+        if not pump(0.2, until):
+            break
     os.close(fd)
     end = time.time() + 10
     while time.time() < end:
@@ -187,7 +193,7 @@ sys.stdout.write(out.decode(errors="replace") + "\nexit=%d\n" % os.waitstatus_to
         .arg(DRIVER)
         .arg(expect)
         .arg(input)
-        .arg(if hangup { "1" } else { "0" })
+        .arg(hangup.unwrap_or("-"))
         .args(argv)
         .env("HS_ROOT", world.env.root())
         .env("HS_CGROUP_PARENT", &world.env.cgroup_parent)
