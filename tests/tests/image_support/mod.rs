@@ -309,10 +309,10 @@ impl Registry {
         ]));
     }
 
-    /// How many blob downloads of `repo` the registry served so far.
-    pub fn blob_gets(&self, repo: &str) -> usize {
+    /// How many times the registry served blob `digest` of `repo`.
+    pub fn blob_gets(&self, repo: &str, digest: &str) -> usize {
         let log = std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default();
-        let needle = format!("\"GET /v2/{repo}/blobs/sha256:");
+        let needle = format!("\"GET /v2/{repo}/blobs/{digest} ");
         log.lines().filter(|l| l.contains(&needle)).count()
     }
 
