@@ -170,19 +170,43 @@ pub fn plan(request: &HostRequest, host_root: &Path) -> Result<Vec<Op>> {
     for mount_point in MOUNT_POINTS {
         make_dirs(&mut ops, &mut in_skeleton, &target, Path::new(mount_point));
     }
+    let created = [upper.as_path(), work.as_path()];
+    let hidden = hides(
+        &request.hides,
+        &created,
+        &host_root,
+        &target,
+        &mounted,
+        &mut ops,
+    )?;
+    for (what, dir) in [("upper dir", &upper), ("work dir", &work)] {
+        check_hidden(what, dir, &host_root, &mounted, &hidden)?;
+    }
+    Ok(ops)
+}
 
+/// Adds a read-only empty tmpfs for each `--hide` path that shows through a
+/// mirrored dir; returns the (resolved) paths hidden. `created` are the
+/// upper and work dirs, which the plan makes, so they may not exist yet.
+fn hides(
+    requested: &[PathBuf],
+    created: &[&Path],
+    host_root: &Path,
+    target: &Path,
+    mounted: &[PathBuf],
+    ops: &mut Vec<Op>,
+) -> Result<Vec<PathBuf>> {
     let mut hidden = Vec::new();
-    for hide in &request.hides {
+    for hide in requested {
         let hide = resolve("--hide", hide)?;
-        let Ok(rel) = hide.strip_prefix(&host_root) else {
+        let Ok(rel) = hide.strip_prefix(host_root) else {
             continue;
         };
         if !mounted.iter().any(|dir| rel.starts_with(dir)) {
             hs_common::trace::log("skip", &format!("--hide {}: not mirrored", hide.display()));
             continue;
         }
-        // upper/work are created by the plan, so they may not exist yet.
-        let will_exist = upper.starts_with(&hide) || work.starts_with(&hide);
+        let will_exist = created.iter().any(|dir| dir.starts_with(&hide));
         match std::fs::symlink_metadata(&hide) {
             Ok(meta) if meta.is_dir() => {}
             Ok(_) => return Err(OverlayError::HideNotDir(hide)),
@@ -195,23 +219,33 @@ pub fn plan(request: &HostRequest, host_root: &Path) -> Result<Vec<Op>> {
         });
         hidden.push(hide);
     }
+    Ok(hidden)
+}
 
-    for (what, dir) in [("upper dir", &upper), ("work dir", &work)] {
-        for rel in &mounted {
-            let mirrored = host_root.join(rel);
-            let covered = hidden
-                .iter()
-                .any(|hide| dir.starts_with(hide) && hide.starts_with(&mirrored));
-            if paths::is_within(dir, &mirrored) && !covered {
-                return Err(OverlayError::Unhidden {
-                    what,
-                    path: dir.clone(),
-                    mirrored,
-                });
-            }
+/// An upper or work dir below a mirrored dir must be covered by a hide
+/// inside that mirrored dir: looked up through the overlay it fails with
+/// ELOOP, and the container could reach other overlays' uppers.
+fn check_hidden(
+    what: &'static str,
+    dir: &Path,
+    host_root: &Path,
+    mounted: &[PathBuf],
+    hidden: &[PathBuf],
+) -> Result<()> {
+    for rel in mounted {
+        let mirrored = host_root.join(rel);
+        let covered = hidden
+            .iter()
+            .any(|hide| dir.starts_with(hide) && hide.starts_with(&mirrored));
+        if paths::is_within(dir, &mirrored) && !covered {
+            return Err(OverlayError::Unhidden {
+                what,
+                path: dir.to_path_buf(),
+                mirrored,
+            });
         }
     }
-    Ok(ops)
+    Ok(())
 }
 
 /// `mkdir` in the skeleton for `rel` and each missing parent.
