@@ -229,12 +229,14 @@ pub fn lowerdirs(env: &Env, image: &str) -> String {
 /// a private mount namespace, then chroot); returns (code, stdout, stderr).
 pub fn run_in_image(lowers: &str, script: &str) -> (i32, String, String) {
     let dir = hs_tests::tempdir_in_target("image-run");
-    let (upper, work, target) = (
-        dir.path().join("upper"),
-        dir.path().join("work"),
-        dir.path().join("root"),
-    );
-    std::fs::create_dir(&target).unwrap();
+    run_in_image_at(lowers, dir.path(), script)
+}
+
+/// The same with the container's upper/work/root under `dir`, so the
+/// caller can look at (or commit) `dir/upper` afterwards.
+pub fn run_in_image_at(lowers: &str, dir: &Path, script: &str) -> (i32, String, String) {
+    let (upper, work, target) = (dir.join("upper"), dir.join("work"), dir.join("root"));
+    std::fs::create_dir_all(&target).unwrap();
     let result = run(hs_tests::in_private_mount_ns(hs_tests::bin("hs-overlay"))
         .arg("mount")
         .arg("--lower")
@@ -249,7 +251,7 @@ pub fn run_in_image(lowers: &str, script: &str) -> (i32, String, String) {
         .arg("chroot")
         .arg(&target)
         .args(["/bin/sh", "-c", script]));
-    hs_tests::assert_no_mounts_under(dir.path());
+    hs_tests::assert_no_mounts_under(dir);
     result
 }
 
