@@ -30,17 +30,16 @@ pub struct Mounted {
 
 /// `hs-overlay mount`: checks, then mounts the overlay.
 pub fn mount(request: &image::MountRequest) -> Result<Mounted> {
-    let ops = image::plan(request)?;
-    finish(&request.target, &ops)
+    run_plan(&request.target, &image::plan(request)?)
 }
 
 /// `hs-overlay host`: checks, then builds the host mirror.
 pub fn host(request: &host::HostRequest) -> Result<Mounted> {
-    let ops = host::plan(request, Path::new("/"))?;
-    finish(&request.target, &ops)
+    run_plan(&request.target, &host::plan(request, Path::new("/"))?)
 }
 
-fn finish(target: &Path, ops: &[plan::Op]) -> Result<Mounted> {
+/// Executes a plan made by [`image::plan`] or [`host::plan`] for `target`.
+pub fn run_plan(target: &Path, ops: &[plan::Op]) -> Result<Mounted> {
     let mounts = plan::execute(ops)?;
     Ok(Mounted {
         target: paths::resolve(target).unwrap_or_else(|_| target.to_path_buf()),

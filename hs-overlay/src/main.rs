@@ -2,6 +2,7 @@
 //! into PROG; unmount; diff an upper dir.
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -47,6 +48,9 @@ enum Command {
         /// Write {"target":…,"mounts":[…]} to this fd
         #[arg(long, value_name = "FD")]
         info_fd: Option<i32>,
+        /// Check, print the steps (one shell-like line each) and do nothing
+        #[arg(long)]
+        dry_run: bool,
         /// Program to exec once mounted
         #[arg(last = true, value_name = "PROG")]
         prog: Vec<OsString>,
@@ -85,6 +89,9 @@ enum Command {
         /// Write {"target":…,"mounts":[…]} to this fd
         #[arg(long, value_name = "FD")]
         info_fd: Option<i32>,
+        /// Check, print the steps (one shell-like line each) and do nothing
+        #[arg(long)]
+        dry_run: bool,
         /// Program to exec once mounted
         #[arg(last = true, value_name = "PROG")]
         prog: Vec<OsString>,
@@ -151,6 +158,7 @@ fn run(command: Command) -> Result<i32, Failure> {
             target,
             options,
             info_fd,
+            dry_run,
             prog,
         } => {
             check_info_fd(info_fd)?;
@@ -161,8 +169,8 @@ fn run(command: Command) -> Result<i32, Failure> {
                 target,
                 options: parse_options(&options)?,
             };
-            let mounted = hs_overlay::mount(&request)?;
-            chain(info_fd, &mounted, &prog)
+            let ops = image::plan(&request)?;
+            run_plan(&request.target, &ops, dry_run, info_fd, &prog)
         }
         Command::Host {
             upper,
@@ -173,6 +181,7 @@ fn run(command: Command) -> Result<i32, Failure> {
             hide,
             options,
             info_fd,
+            dry_run,
             prog,
         } => {
             check_info_fd(info_fd)?;
@@ -185,8 +194,8 @@ fn run(command: Command) -> Result<i32, Failure> {
                 hides: hide,
                 options: parse_options(&options)?,
             };
-            let mounted = hs_overlay::host(&request)?;
-            chain(info_fd, &mounted, &prog)
+            let ops = host::plan(&request, std::path::Path::new("/"))?;
+            run_plan(&request.target, &ops, dry_run, info_fd, &prog)
         }
         Command::Umount { target } => {
             hs_overlay::umount::umount_tree(&target)?;
@@ -202,7 +211,6 @@ fn run(command: Command) -> Result<i32, Failure> {
                 hs_overlay::checks::lowers(&layers)?;
                 diff::diff_upper(&upper, Some(&hs_overlay::lowers::Lowers::new(layers)))?
             };
-            use std::io::Write;
             std::io::stdout()
                 .write_all(diff::to_json_lines(&changes).as_bytes())
                 .map_err(|e| Failure::tool(format!("writing the diff: {e}")))?;
@@ -222,14 +230,25 @@ fn parse_options(options: &[String]) -> Result<Vec<MountOption>, Failure> {
         .collect::<Result<_, _>>()?)
 }
 
-/// Reports what was mounted, then execs PROG (if any).
-fn chain(
+/// Prints the plan (`--dry-run`), or executes it, reports what was mounted
+/// and execs PROG (if any).
+fn run_plan(
+    target: &std::path::Path,
+    ops: &[hs_overlay::plan::Op],
+    dry_run: bool,
     info_fd: Option<i32>,
-    mounted: &hs_overlay::Mounted,
     prog: &[OsString],
 ) -> Result<i32, Failure> {
+    if dry_run {
+        let text: String = ops.iter().map(|op| format!("{op}\n")).collect();
+        std::io::stdout()
+            .write_all(text.as_bytes())
+            .map_err(|e| Failure::tool(format!("writing the plan: {e}")))?;
+        return Ok(0);
+    }
+    let mounted = hs_overlay::run_plan(target, ops)?;
     if let Some(fd) = info_fd {
-        hs_common::info::write_info(fd, mounted)?;
+        hs_common::info::write_info(fd, &mounted)?;
     }
     if prog.is_empty() {
         return Ok(0);

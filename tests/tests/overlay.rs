@@ -708,3 +708,33 @@ fn host_mirror_that_fails_midway_removes_the_upper_dirs_it_made() {
     assert!(!scratch.path("u").exists() && !scratch.path("w").exists());
     assert_eq!(std::fs::read_dir(scratch.target()).unwrap().count(), 0);
 }
+
+#[test]
+fn dry_run_prints_the_plan_and_creates_nothing() {
+    let scratch = Scratch::new("ov-dry");
+    let target = scratch.target().canonicalize().unwrap();
+    let out = run_ok(
+        Command::new(bin("hs-overlay"))
+            .args(["host", "--dry-run", "--dirs", "usr,etc", "--upper"])
+            .arg(scratch.path("u"))
+            .arg("--work")
+            .arg(scratch.path("w"))
+            .arg("--target")
+            .arg(&target),
+    );
+    let plan = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = plan.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!("mount -t tmpfs -o mode=0755 tmpfs {}", target.display())
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.starts_with("mount -t overlay"))
+            .count(),
+        2
+    );
+    assert!(!scratch.path("u").exists() && !scratch.path("w").exists());
+    assert_no_mounts_under(&target);
+}
