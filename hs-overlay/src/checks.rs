@@ -59,6 +59,22 @@ pub fn upper_and_work(upper: &Path, work: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Upper and work dirs (resolved) must not lie inside a lower (resolved):
+/// the kernel mounts such an overlay, but looking them up through it fails
+/// with ELOOP ("overlapping layers").
+pub fn outside_lowers(upper: &Path, work: &Path, lowers: &[PathBuf]) -> Result<()> {
+    for (what, dir) in [("upper dir", upper), ("work dir", work)] {
+        if let Some(lower) = lowers.iter().find(|lower| paths::is_within(dir, lower)) {
+            return Err(OverlayError::InsideLower {
+                what,
+                path: dir.to_path_buf(),
+                lower: lower.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The device `path` is (or will be, once created) on; an existing `path`
 /// must be a directory, and so must the ancestor it will be created in.
 fn dir_or_creatable(what: &'static str, path: &Path) -> Result<u64> {
@@ -128,6 +144,16 @@ mod tests {
             upper_and_work(&dir.path().join("u"), Path::new("/proc/hs-work")),
             Err(OverlayError::DifferentFilesystems { .. })
         ));
+    }
+
+    #[test]
+    fn upper_inside_a_lower_is_refused() {
+        let lowers = [PathBuf::from("/"), PathBuf::from("/srv/image")];
+        assert!(matches!(
+            outside_lowers(Path::new("/var/u"), Path::new("/var/w"), &lowers[..1]),
+            Err(OverlayError::InsideLower { .. })
+        ));
+        assert!(outside_lowers(Path::new("/var/u"), Path::new("/var/w"), &lowers[1..]).is_ok());
     }
 
     #[test]

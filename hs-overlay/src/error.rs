@@ -37,6 +37,14 @@ pub enum OverlayError {
         path: PathBuf,
         mirrored: PathBuf,
     },
+    #[error(
+        "{what} {path}: lies inside the lower dir {lower} (lookups of it through the overlay fail with ELOOP): move it out, or mirror the host with `hs-overlay host --hide`"
+    )]
+    InsideLower {
+        what: &'static str,
+        path: PathBuf,
+        lower: PathBuf,
+    },
     #[error("mirrored dir {0}: no such directory on the host")]
     MissingMirrored(PathBuf),
     #[error("--hide {0}: not a directory (only directories can be hidden)")]

@@ -42,12 +42,18 @@ pub fn split_lowers(values: &[String]) -> Result<Vec<PathBuf>> {
 pub fn plan(request: &MountRequest) -> Result<Vec<Op>> {
     checks::lowers(&request.lowers)?;
     checks::target(&request.target)?;
+    let lowers: Vec<PathBuf> = request
+        .lowers
+        .iter()
+        .map(|l| resolve("lower dir", l))
+        .collect::<Result<_>>()?;
     let mut ops = Vec::new();
     let (upper, work) = match (&request.upper, &request.work) {
         (Some(upper), Some(work)) => {
             let upper = resolve("upper dir", upper)?;
             let work = resolve("work dir", work)?;
             checks::upper_and_work(&upper, &work)?;
+            checks::outside_lowers(&upper, &work, &lowers)?;
             ops.push(Op::CreateDir {
                 path: upper.clone(),
             });
@@ -77,11 +83,7 @@ pub fn plan(request: &MountRequest) -> Result<Vec<Op>> {
     };
     ops.push(Op::MountOverlay {
         spec: OverlaySpec {
-            lowers: request
-                .lowers
-                .iter()
-                .map(|l| resolve("lower dir", l))
-                .collect::<Result<_>>()?,
+            lowers,
             upper,
             work,
             options: request.options.clone(),
