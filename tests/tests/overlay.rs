@@ -738,3 +738,25 @@ fn dry_run_prints_the_plan_and_creates_nothing() {
     assert!(!scratch.path("u").exists() && !scratch.path("w").exists());
     assert_no_mounts_under(&target);
 }
+
+#[test]
+fn layer_paths_longer_than_fsconfig_takes_still_mount() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let scratch = Scratch::new("ov-longpath");
+    let long = scratch.path(&["a".repeat(120), "b".repeat(120), "c".repeat(40)].join("/"));
+    assert!(long.as_os_str().len() > 255);
+    std::fs::create_dir_all(&long).unwrap();
+    std::fs::write(long.join("deep"), "deep\n").unwrap();
+    let out = run_ok(&mut sh_in_ns(
+        r#""$OV" mount --lower "$1" --upper "$2" --work "$3" --target "$4" -- cat "$4/deep""#,
+        &[
+            &long,
+            &scratch.path("u"),
+            &scratch.path("w"),
+            &scratch.target(),
+        ],
+    ));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "deep\n");
+}
