@@ -172,7 +172,9 @@ fn detached_mount(spec: &OverlaySpec, target: &Path) -> Result<OwnedFd, Attempt>
     let fs = unsafe { libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), FSOPEN_CLOEXEC) };
     if fs < 0 {
         return match io::Error::last_os_error().raw_os_error() {
-            Some(libc::ENOSYS) => Err(Attempt::Unsupported),
+            // EPERM: a seccomp filter that predates the new mount API;
+            // mount(2) then says whether we really may not mount.
+            Some(libc::ENOSYS | libc::EPERM) => Err(Attempt::Unsupported),
             _ => Err(mount_error(target, &io::Error::last_os_error(), "").into()),
         };
     }
