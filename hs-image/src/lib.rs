@@ -14,6 +14,7 @@ pub mod export;
 pub mod extract;
 pub mod import;
 pub mod load;
+#[cfg(feature = "pull")]
 pub mod pull;
 pub mod reference;
 pub mod store;

@@ -30,6 +30,7 @@ enum Command {
         /// NAME[:TAG] for the loaded image (an OCI layout's tag annotation fills in a missing tag).
         name: Option<String>,
     },
+    #[cfg(feature = "pull")]
     /// Pull an image from a registry (linux/amd64 from a multi-platform index); prints one JSON line.
     Pull {
         reference: String,
@@ -92,6 +93,7 @@ fn run(command: Command, store: &Store) -> Result<i32, Failure> {
                 print_json(&loaded)?;
             }
         }
+        #[cfg(feature = "pull")]
         Command::Pull {
             reference,
             insecure,
