@@ -130,11 +130,22 @@ pub enum Prepared {
 /// prepared at once and attached in order afterwards. `target` is only
 /// named in errors.
 pub fn prepare(spec: &OverlaySpec, target: &Path) -> Result<Prepared> {
+    if classic_forced() {
+        return Ok(Prepared::Classic);
+    }
     match detached_mount(spec, target) {
         Ok(fd) => Ok(Prepared::Detached(fd)),
         Err(Attempt::Unsupported) => Ok(Prepared::Classic),
         Err(Attempt::Failed(err)) => Err(err),
     }
+}
+
+/// The variable that makes every overlay go through mount(2), as on a
+/// kernel without the new API: to test and debug that path on any kernel.
+pub const CLASSIC_ENV: &str = "HS_OVERLAY_CLASSIC_MOUNT";
+
+fn classic_forced() -> bool {
+    std::env::var_os(CLASSIC_ENV).is_some_and(|v| !v.is_empty() && v != "0")
 }
 
 /// Puts a prepared overlay on `target`.

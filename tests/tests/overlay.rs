@@ -760,3 +760,46 @@ fn layer_paths_longer_than_fsconfig_takes_still_mount() {
     ));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "deep\n");
 }
+
+#[test]
+fn classic_mount_fallback_mounts_and_reports_too_many_layers() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let scratch = Scratch::new("ov-classic");
+    let (top, bottom) = two_layers(&scratch);
+    let lowers = format!("{}:{}", top.display(), bottom.display());
+    let out = run_ok(
+        sh_in_ns(
+            r#""$OV" mount --lower "$1" --upper "$2" --work "$3" --target "$4" -- sh -c 'cat "${1:?}/file" "${1:?}/keep"; grep " $1 " /proc/self/mountinfo | grep -c "lowerdir=$2"' sh "$4" "$5""#,
+            &[
+                Path::new(&lowers),
+                &scratch.path("u"),
+                &scratch.path("w"),
+                &scratch.target().canonicalize().unwrap(),
+                &top.canonicalize().unwrap(),
+            ],
+        )
+        .env("HS_OVERLAY_CLASSIC_MOUNT", "1"),
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "top\nkeep\n1\n");
+
+    let mut many = Vec::new();
+    for i in 0..130 {
+        let layer = scratch.path(&format!("layers/layer-with-a-longish-name-{i:03}"));
+        std::fs::create_dir_all(&layer).unwrap();
+        many.push(layer.display().to_string());
+    }
+    let result = run(sh_in_ns(
+        r#"exec "$OV" mount --lower "$1" --upper "$2" --work "$3" --target "$4" -- true"#,
+        &[
+            Path::new(&many.join(":")),
+            &scratch.path("u2"),
+            &scratch.path("w2"),
+            &scratch.target(),
+        ],
+    )
+    .env("HS_OVERLAY_CLASSIC_MOUNT", "1"));
+    assert_tool_error(&result, "hs-overlay", "130 layers need");
+    assert!(!scratch.path("u2").exists());
+}
