@@ -75,6 +75,20 @@ pub fn outside_lowers(upper: &Path, work: &Path, lowers: &[PathBuf]) -> Result<(
     Ok(())
 }
 
+/// A work dir last mounted with `volatile` keeps `work/incompat/volatile`,
+/// and the kernel refuses it with a bare EINVAL (the reason goes only to
+/// the kernel log).
+pub fn no_volatile_leftover(work: &Path) -> Result<()> {
+    if work
+        .join("work/incompat/volatile")
+        .symlink_metadata()
+        .is_ok()
+    {
+        return Err(OverlayError::VolatileLeftover(work.to_path_buf()));
+    }
+    Ok(())
+}
+
 /// The device `path` is (or will be, once created) on; an existing `path`
 /// must be a directory, and so must the ancestor it will be created in.
 fn dir_or_creatable(what: &'static str, path: &Path) -> Result<u64> {
@@ -154,6 +168,17 @@ mod tests {
             Err(OverlayError::InsideLower { .. })
         ));
         assert!(outside_lowers(Path::new("/var/u"), Path::new("/var/w"), &lowers[1..]).is_ok());
+    }
+
+    #[test]
+    fn a_volatile_leftover_in_the_work_dir_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(no_volatile_leftover(dir.path()).is_ok());
+        std::fs::create_dir_all(dir.path().join("work/incompat/volatile")).unwrap();
+        assert!(matches!(
+            no_volatile_leftover(dir.path()),
+            Err(OverlayError::VolatileLeftover(_))
+        ));
     }
 
     #[test]

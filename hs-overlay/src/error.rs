@@ -45,6 +45,10 @@ pub enum OverlayError {
         path: PathBuf,
         lower: PathBuf,
     },
+    #[error(
+        "work dir {0}: was last mounted with the volatile option (work/incompat/volatile exists), which the kernel refuses to mount again: remove that directory, and the upper dir too if the host crashed meanwhile"
+    )]
+    VolatileLeftover(PathBuf),
     #[error("mirrored dir {0}: no such directory on the host")]
     MissingMirrored(PathBuf),
     #[error("--hide {0}: not a directory (only directories can be hidden)")]

@@ -146,6 +146,7 @@ pub fn plan(request: &HostRequest, host_root: &Path) -> Result<Vec<Op>> {
                     make_dirs(&mut ops, &mut in_skeleton, &target, rel);
                 }
                 let name = subdir_name(rel);
+                checks::no_volatile_leftover(&work.join(&name))?;
                 ops.push(Op::CreateDir {
                     path: upper.join(&name),
                 });

@@ -54,6 +54,7 @@ pub fn plan(request: &MountRequest) -> Result<Vec<Op>> {
             let work = resolve("work dir", work)?;
             checks::upper_and_work(&upper, &work)?;
             checks::outside_lowers(&upper, &work, &lowers)?;
+            checks::no_volatile_leftover(&work)?;
             ops.push(Op::CreateDir {
                 path: upper.clone(),
             });

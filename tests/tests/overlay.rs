@@ -803,3 +803,25 @@ fn classic_mount_fallback_mounts_and_reports_too_many_layers() {
     assert_tool_error(&result, "hs-overlay", "130 layers need");
     assert!(!scratch.path("u2").exists());
 }
+
+#[test]
+fn volatile_mount_works_once_and_a_remount_is_refused_clearly() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let scratch = Scratch::new("ov-volatile");
+    let (top, _) = two_layers(&scratch);
+    let mount = || {
+        run(&mut sh_in_ns(
+            r#"exec "$OV" mount --lower "$1" --upper "$2" --work "$3" --target "$4" --option volatile -- true"#,
+            &[
+                &top,
+                &scratch.path("u"),
+                &scratch.path("w"),
+                &scratch.target(),
+            ],
+        ))
+    };
+    assert_eq!(mount().0, 0);
+    assert_tool_error(&mount(), "hs-overlay", "work/incompat/volatile");
+}
