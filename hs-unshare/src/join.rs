@@ -31,8 +31,14 @@ pub fn run(
     ns::enter(&opened)?;
     let blocked = Blocked::new()?;
     match supervise::fork()? {
-        Some(child) => Ok(crate::stay_behind(&blocked, child, None, info_fd)),
+        Some(child) => {
+            // stay_behind closes every inherited fd: nothing may own one.
+            drop(root);
+            drop(opened);
+            Ok(crate::stay_behind(&blocked, child, None, info_fd))
+        }
         None => {
+            supervise::die_with_parent()?;
             crate::close_info_fd(info_fd);
             blocked.restore()?;
             if let Some(root) = root {

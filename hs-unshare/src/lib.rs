@@ -204,6 +204,7 @@ pub fn run(request: Request) -> Result<i32, Failure> {
         if let Some(child) = supervise::fork()? {
             return Ok(stay_behind(&blocked, child, Some(child), request.info_fd));
         }
+        supervise::die_with_parent()?;
         close_info_fd(request.info_fd);
         Some(blocked)
     } else {

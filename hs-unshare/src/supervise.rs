@@ -117,6 +117,17 @@ fn reap(child: Pid) -> Option<i32> {
     }
 }
 
+/// Makes the kernel SIGKILL this process when its parent (the process
+/// that stays behind) dies, so a `kill -9` of the outer hs-unshare takes
+/// the container down with it instead of leaving it orphaned.
+pub fn die_with_parent() -> Result<()> {
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } < 0 {
+        return Err(sys("set the parent-death signal")(Errno::last()));
+    }
+    Ok(())
+}
+
 /// fork(2); `None` in the child.
 pub fn fork() -> Result<Option<Pid>> {
     // SAFETY: hs-unshare is single-threaded, so the child may run any code.

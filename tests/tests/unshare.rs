@@ -1,0 +1,650 @@
+//! hs-unshare through its binary, as root: namespaces, the PID-1 init,
+//! signals and exit statuses, the rootfs setup and pivot_root, volumes,
+//! `--join` and `--console`.
+//!
+//! Every test that mounts runs in its own mount namespace (the tool's own
+//! `--ns mnt`, or `unshare -m`) and into its own copy of the busybox rootfs.
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use hs_tests::{
+    assert_no_mounts_under, assert_no_processes_with, assert_tool_error, bin, busybox_rootfs,
+    require_root, rootfs_copy, run, tree_digest, unique, wait_until,
+};
+
+/// The busybox fixture's digest, taken the first time a test asks.
+fn fixture_digest() -> &'static str {
+    static DIGEST: OnceLock<String> = OnceLock::new();
+    DIGEST.get_or_init(|| tree_digest(&busybox_rootfs()))
+}
+
+/// Every test that uses a rootfs ends with this: the shared fixture was
+/// never written through (mount points and volume targets land in copies).
+fn assert_fixture_unchanged() {
+    assert_eq!(tree_digest(&busybox_rootfs()), fixture_digest());
+}
+
+fn unshare() -> Command {
+    Command::new(bin("hs-unshare"))
+}
+
+/// The chain's shape: new namespaces, then the root set up inside them.
+fn container(root: &Path, root_args: &[&str], script: &str) -> Command {
+    let _ = fixture_digest();
+    let mut cmd = unshare();
+    cmd.args(["--ns", "mnt,pid,uts,ipc", "--"])
+        .arg(bin("hs-unshare"))
+        .arg("--root")
+        .arg(root)
+        .args(root_args)
+        .args(["--", "/bin/sh", "-c", script]);
+    cmd
+}
+
+/// Runs a container script and returns its stdout, failing on any other
+/// exit than 0.
+fn container_ok(root: &Path, root_args: &[&str], script: &str) -> String {
+    let (code, out, err) = run(&mut container(root, root_args, script));
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    out
+}
+
+/// A child killed (outer process first) and reaped on drop, so a failing
+/// assertion leaves no process behind.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The host pid of the process with `marker` on its command line that is
+/// PID 1 of its pid namespace.
+fn namespace_init_with(marker: &str) -> Option<i32> {
+    hs_tests::pids_with_cmdline(marker).into_iter().find(|pid| {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with("NSpid:"))
+            .is_some_and(|l| l.split_whitespace().last() == Some("1"))
+    })
+}
+
+// ---- pid namespace and init -------------------------------------------
+
+#[test]
+fn without_init_the_command_is_pid_1() {
+    if !require_root() {
+        return;
+    }
+    let (code, out, err) =
+        run(unshare().args(["--ns", "pid", "--no-init", "--", "sh", "-c", "echo $$"]));
+    assert_eq!((code, out.as_str()), (0, "1\n"), "{err}");
+}
+
+#[test]
+fn with_init_the_init_is_pid_1_and_the_command_its_child() {
+    if !require_root() {
+        return;
+    }
+    let root = rootfs_copy();
+    let out = container_ok(
+        root.path(),
+        &[],
+        "echo $$; cat /proc/1/comm; grep PPid /proc/$$/status",
+    );
+    assert_eq!(out, "2\nhs-unshare\nPPid:\t1\n");
+    assert_fixture_unchanged();
+}
+
+#[test]
+fn init_reaps_an_orphaned_grandchild() {
+    if !require_root() {
+        return;
+    }
+    let root = rootfs_copy();
+    // The inner sh exits at once, so its sleep is orphaned to PID 1; once
+    // the sleep ends, no (sleep) entry may remain, zombie or not.
+    let script = r#"
+        sh -c 'sleep 0.2 & exit 0'
+        i=0
+        while [ $i -lt 200 ]; do
+            left=$(cat /proc/[0-9]*/stat 2>/dev/null | grep -c '(sleep)')
+            [ "$left" = 0 ] && { echo reaped; exit 0; }
+            i=$((i+1)); sleep 0.05
+        done
+        cat /proc/[0-9]*/stat; exit 1
+    "#;
+    let out = container_ok(root.path(), &[], script);
+    assert_eq!(out, "reaped\n");
+    assert_fixture_unchanged();
+}
+
+#[test]
+fn sigterm_to_the_outer_process_reaches_a_command_that_traps_it() {
+    if !require_root() {
+        return;
+    }
+    let marker = unique("trap-term");
+    let script = format!(
+        "trap 'echo got-term; exit 42' TERM; echo ready; while :; do sleep 0.05; done # {marker}"
+    );
+    let child = unshare()
+        .args(["--ns", "pid", "--", "sh", "-c", &script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = Running(child);
+    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.0.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.0.wait().unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "got-term\n");
+    assert_eq!(status.code(), Some(42));
+    assert_no_processes_with(&marker);
+}
+
+#[test]
+fn exit_statuses_propagate_exactly() {
+    if !require_root() {
+        return;
+    }
+    let cases: [(&[&str], i32); 7] = [
+        (&["true"], 0),
+        (&["sh", "-c", "exit 7"], 7),
+        (&["hs-no-such-program"], 127),
+        (&["/etc/hostname"], 126),
+        (&["sh", "-c", "kill -KILL $$"], 137),
+        (&["sh", "-c", "kill -INT $$"], 130),
+        (&["sh", "-c", "exit 7"], 7),
+    ];
+    for (i, (argv, expected)) in cases.iter().enumerate() {
+        // The last case runs without init: PID 1 itself exits with 7.
+        let ns: &[&str] = if i == 6 {
+            &["--ns", "pid", "--no-init", "--"]
+        } else {
+            &["--ns", "pid", "--"]
+        };
+        let (code, _, err) = run(unshare().args(ns).args(*argv));
+        assert_eq!(code, *expected, "{argv:?}: {err}");
+    }
+}
+
+#[test]
+fn a_missing_program_is_127_with_the_container_path() {
+    if !require_root() {
+        return;
+    }
+    let root = rootfs_copy();
+    let mut cmd = unshare();
+    cmd.args(["--ns", "mnt,pid", "--"])
+        .arg(bin("hs-unshare"))
+        .arg("--root")
+        .arg(root.path())
+        .args(["--", "/usr/bin/hs-not-in-the-container"]);
+    let (code, _, err) = run(&mut cmd);
+    assert_eq!(code, 127, "{err}");
+    assert!(err.contains("/usr/bin/hs-not-in-the-container"), "{err}");
+    assert_fixture_unchanged();
+}
+
+#[test]
+fn init_pid_goes_to_the_sync_fd_and_the_info_fd() {
+    if !require_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sync = dir.path().join("sync");
+    let info = dir.path().join("info");
+    let script = r#"HS_SYNC_FD=3 exec "$0" --ns pid --info-fd 4 -- true 3>"$1" 4>"$2""#;
+    let (code, _, err) = run(Command::new("sh")
+        .args(["-c", script])
+        .arg(bin("hs-unshare"))
+        .arg(&sync)
+        .arg(&info));
+    assert_eq!(code, 0, "{err}");
+    let sync: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&sync).unwrap()).unwrap();
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&info).unwrap()).unwrap();
+    let pid = info["pid"].as_i64().unwrap();
+    assert!(pid > 1);
+    assert_eq!(sync["init_pid"].as_i64(), Some(pid));
+}
+
+// ---- other namespaces ---------------------------------------------------
+
+#[test]
+fn hostname_is_set_inside_and_the_hosts_is_unchanged() {
+    if !require_root() {
+        return;
+    }
+    let before = nix::unistd::gethostname().unwrap();
+    let name = unique("h");
+    let (code, out, err) =
+        run(unshare().args(["--ns", "uts", "--hostname", &name, "--", "hostname"]));
+    assert_eq!((code, out.trim()), (0, name.as_str()), "{err}");
+    assert_eq!(nix::unistd::gethostname().unwrap(), before);
+}
+
+#[test]
+fn a_mount_made_inside_never_appears_on_the_host() {
+    if !require_root() {
+        return;
+    }
+    let target = tempfile::tempdir().unwrap();
+    let script = r#"mount -t tmpfs hs-test "$1" && grep -c " $1 " /proc/self/mountinfo"#;
+    let (code, out, err) = run(unshare()
+        .args(["--ns", "mnt", "--", "sh", "-c", script, "sh"])
+        .arg(target.path()));
+    assert_eq!((code, out.as_str()), (0, "1\n"), "{err}");
+    assert_no_mounts_under(target.path());
+}
+
+#[test]
+fn a_new_net_namespace_has_only_lo_and_it_is_up() {
+    if !require_root() {
+        return;
+    }
+    let (code, out, err) = run(unshare().args(["--ns", "net", "--", "ip", "-o", "link"]));
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    assert!(lines[0].contains("lo:") && lines[0].contains("UP"), "{out}");
+}
+
+#[test]
+fn a_new_cgroup_namespace_sees_its_cgroup_as_root() {
+    if !require_root() {
+        return;
+    }
+    let (code, out, err) =
+        run(unshare().args(["--ns", "cgroup", "--", "cat", "/proc/self/cgroup"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.is_empty());
+    for line in out.lines() {
+        assert!(line.ends_with(":/"), "{out}");
+    }
+}
+
+// ---- the root -------------------------------------------------------------
+
+#[test]
+fn the_old_root_is_gone_after_pivot_root() {
+    if !require_root() {
+        return;
+    }
+    let root = rootfs_copy();
+    let host_only = tempfile::tempdir().unwrap();
+    let script = format!(
+        "readlink /proc/1/root; ls -a /; test -e {} && echo host-visible; cat /proc/self/mountinfo",
+        host_only.path().display()
+    );
+    let out = container_ok(root.path(), &[], &script);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("/"));
+    let listed: Vec<&str> = lines.by_ref().take_while(|l| !l.contains(' ')).collect();
+    let mut expected: Vec<String> = std::fs::read_dir(root.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    expected.extend([".".into(), "..".into()]);
+    expected.sort();
+    let mut listed: Vec<String> = listed.iter().map(|s| s.to_string()).collect();
+    listed.sort();
+    assert_eq!(listed, expected);
+    assert!(!out.contains("host-visible"), "{out}");
+    // Only the new root's own mounts remain: nothing of the host's tree.
+    assert!(!out.contains(" /sys/fs/cgroup"), "{out}");
+    assert_no_mounts_under(root.path());
+    assert_fixture_unchanged();
+}
+
+#[test]
+fn dev_has_the_standard_nodes_and_no_host_block_devices() {
+    if !require_root() {
+        return;
+    }
+    let root = rootfs_copy();
+    let out = container_ok(
+        root.path(),
+        &[],
+        "find /dev -type b | wc -l; for d in null zero full random urandom tty; do test -c /dev/$d && echo $d; done; readlink /dev/ptmx; echo hi > /dev/null && echo null-ok",
+    );
+    assert_eq!(
+        out,
+        "0\nnull\nzero\nfull\nrandom\nurandom\ntty\npts/ptmx\nnull-ok\n"
+    );
+    assert_fixture_unchanged();
+}
+
+#[test]
+fn writes_to_sys_and_proc_sys_fail() {
+    if !require_root() {
+        return;
+    }
+    let root = rootfs_copy();
+    let out = container_ok(
+        root.path(),
+        &[],
+        "echo 1 > /sys/kernel/uevent_helper 2>/dev/null && echo sys-written; echo 1 > /proc/sys/kernel/domainname 2>/dev/null && echo proc-sys-written; grep -c ' /sys ro,' /proc/self/mountinfo",
+    );
+    assert_eq!(out, "1\n");
+    assert_fixture_unchanged();
+}
+
+#[test]
+fn masked_proc_files_read_nothing() {
+    if !require_root() {
+        return;
+    }
+    let root = rootfs_copy();
+    let out = container_ok(
+        root.path(),
+        &[],
+        "for f in kcore keys timer_list sched_debug; do if [ -e /proc/$f ]; then echo $f $(cat /proc/$f 2>/dev/null | wc -c); fi; done; echo done",
+    );
+    for line in out.lines().filter(|l| *l != "done") {
+        assert!(line.ends_with(" 0"), "{out}");
+    }
+    assert!(out.ends_with("done\n"));
+    assert_fixture_unchanged();
+}
+
+#[test]
+fn tmp_and_run_are_fresh_tmpfs() {
+    if !require_root() {
+        return;
+    }
+    let root = rootfs_copy();
+    std::fs::write(root.path().join("tmp/from-image"), "x").unwrap();
+    let out = container_ok(
+        root.path(),
+        &[],
+        "ls /tmp | wc -l; touch /tmp/a /run/b && echo writable; grep -c -E ' /(tmp|run) .* - tmpfs ' /proc/self/mountinfo",
+    );
+    assert_eq!(out, "0\nwritable\n2\n");
+    assert!(!root.path().join("tmp/a").exists());
+    assert_fixture_unchanged();
+}
+
+#[test]
+fn root_in_the_initial_mount_namespace_is_refused_and_changes_nothing() {
+    if !require_root() {
+        return;
+    }
+    let own = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+    if own != Path::new("mnt:[4026531832]") {
+        eprintln!("skipped: this test process is not in the initial mount namespace");
+        return;
+    }
+    let root = rootfs_copy();
+    let before = tree_digest(root.path());
+    let result = run(unshare()
+        .arg("--root")
+        .arg(root.path())
+        .args(["--", "true"]));
+    assert_tool_error(&result, "hs-unshare", "initial mount namespace");
+    assert_no_mounts_under(root.path());
+    assert_eq!(tree_digest(root.path()), before);
+}
+
+#[test]
+fn a_missing_root_is_refused_before_anything_happens() {
+    if !require_root() {
+        return;
+    }
+    let result = run(unshare().args([
+        "--ns",
+        "mnt,pid",
+        "--root",
+        "/nonexistent-hs-root",
+        "--",
+        "true",
+    ]));
+    assert_tool_error(&result, "hs-unshare", "/nonexistent-hs-root");
+}
+
+// ---- volumes --------------------------------------------------------------
+
+#[test]
+fn a_volume_is_visible_and_writable_inside() {
+    if !require_root() {
+        return;
+    }
+    let root = rootfs_copy();
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("in"), "from-host").unwrap();
+    let volume = format!("{}:/data/vol", src.path().display());
+    let out = container_ok(
+        root.path(),
+        &["--volume", &volume],
+        "cat /data/vol/in; echo back > /data/vol/out",
+    );
+    assert_eq!(out, "from-host");
+    assert_eq!(
+        std::fs::read_to_string(src.path().join("out")).unwrap(),
+        "back\n"
+    );
+    assert_no_mounts_under(src.path());
+    assert_fixture_unchanged();
+}
+
+#[test]
+fn a_read_only_volume_is_read_only_all_the_way_down() {
+    if !require_root() {
+        return;
+    }
+    let root = rootfs_copy();
+    let src = tempfile::tempdir().unwrap();
+    std::fs::create_dir(src.path().join("sub")).unwrap();
+    // A submount below the volume source, made in a private namespace that
+    // then runs the container.
+    let script = r#"
+        mount -t tmpfs sub "$2/sub" &&
+        exec "$1" --ns mnt,pid -- "$1" --root "$3" --volume "$2:/v:ro" -- /bin/sh -c '
+            touch /v/top 2>/dev/null && echo top-written
+            touch /v/sub/below 2>/dev/null && echo sub-written
+            grep -c " /v/sub .*ro," /proc/self/mountinfo'
+    "#;
+    let (code, out, err) = run(hs_tests::in_private_mount_ns("sh")
+        .args(["-c", script, "sh"])
+        .arg(bin("hs-unshare"))
+        .arg(src.path())
+        .arg(root.path()));
+    assert_eq!((code, out.as_str()), (0, "1\n"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(src.path().join("sub")).unwrap().count(),
+        0
+    );
+    assert!(!src.path().join("top").exists());
+    assert_no_mounts_under(src.path());
+    assert_fixture_unchanged();
+}
+
+#[test]
+fn a_volume_onto_a_symlink_stays_inside_the_root() {
+    if !require_root() {
+        return;
+    }
+    let root = rootfs_copy();
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("marker"), "vol").unwrap();
+    // An absolute link in the image to a host path that does not exist:
+    // followed on the host, the bind target would be created there.
+    let escape = Path::new("/").join(unique("hs-escape")).join("x");
+    std::os::unix::fs::symlink(&escape, root.path().join("data")).unwrap();
+    let volume = format!("{}:/data", src.path().display());
+    let out = container_ok(root.path(), &["--volume", &volume], "cat /data/marker");
+    assert_eq!(out, "vol");
+    assert!(
+        !escape.parent().unwrap().exists(),
+        "the bind target was created on the host"
+    );
+    let inside = root.path().join(escape.strip_prefix("/").unwrap());
+    assert!(inside.is_dir(), "target not created inside the root");
+    assert_fixture_unchanged();
+}
+
+#[test]
+fn a_missing_volume_source_is_refused_and_creates_nothing() {
+    if !require_root() {
+        return;
+    }
+    let root = rootfs_copy();
+    let before = tree_digest(root.path());
+    let mut cmd = container(
+        root.path(),
+        &["--volume", "/nonexistent-hs-src:/app"],
+        "true",
+    );
+    let result = run(&mut cmd);
+    assert_tool_error(&result, "hs-unshare", "/nonexistent-hs-src");
+    assert_eq!(tree_digest(root.path()), before);
+    assert_fixture_unchanged();
+}
+
+#[test]
+fn ro_and_tmpfs_paths_apply_inside() {
+    if !require_root() {
+        return;
+    }
+    let root = rootfs_copy();
+    let out = container_ok(
+        root.path(),
+        &["--ro", "/etc", "--tmpfs", "/cache"],
+        "touch /etc/x 2>/dev/null && echo etc-written; touch /cache/y && echo cache-ok",
+    );
+    assert_eq!(out, "cache-ok\n");
+    assert!(!root.path().join("etc/x").exists());
+    assert_fixture_unchanged();
+}
+
+// ---- the command's process --------------------------------------------------
+
+#[test]
+fn chdir_env_and_user_apply_to_the_command() {
+    if !require_root() {
+        return;
+    }
+    let root = rootfs_copy();
+    let out = container_ok(
+        root.path(),
+        &[
+            "--chdir",
+            "/tmp",
+            "--clear-env",
+            "--env",
+            "A=b",
+            "--user",
+            "65534",
+        ],
+        "pwd; echo $A; id -u; id -g; env | grep -c HOME; true",
+    );
+    assert_eq!(out, "/tmp\nb\n65534\n65534\n0\n");
+    assert_fixture_unchanged();
+}
+
+#[test]
+fn join_sees_the_containers_processes_files_and_hostname() {
+    if !require_root() {
+        return;
+    }
+    let root = rootfs_copy();
+    let marker = unique("join");
+    let script =
+        format!("echo changed > /tmp/mark; echo ready; while :; do sleep 0.05; done # {marker}");
+    let mut cmd = unshare();
+    cmd.args(["--ns", "mnt,pid,uts,ipc", "--hostname", &marker, "--"])
+        .arg(bin("hs-unshare"))
+        .arg("--root")
+        .arg(root.path())
+        .args(["--", "/bin/sh", "-c", &script])
+        .stdout(Stdio::piped());
+    let mut child = Running(cmd.spawn().unwrap());
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "ready\n");
+    let mut init = None;
+    assert!(wait_until(Duration::from_secs(5), || {
+        init = namespace_init_with(&marker);
+        init.is_some()
+    }));
+    let (code, out, err) = run(unshare()
+        .arg("--join")
+        .arg(init.unwrap().to_string())
+        .args([
+            "--",
+            "/bin/sh",
+            "-c",
+            "cat /tmp/mark; hostname; ps -o pid,args | grep -c '^ *1 .*hs-unshare'; echo $$",
+        ]));
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..3], ["changed", marker.as_str(), "1"], "{out}");
+    assert_ne!(lines[3], "1");
+    drop(child);
+    assert_no_processes_with(&marker);
+    assert_fixture_unchanged();
+}
+
+#[test]
+fn join_of_a_missing_process_is_refused() {
+    if !require_root() {
+        return;
+    }
+    let result = run(unshare().args(["--join", "999999999", "--", "true"]));
+    assert_tool_error(&result, "hs-unshare", "999999999");
+}
+
+#[test]
+fn console_hands_back_a_pty_of_the_containers_devpts_with_the_size() {
+    if !require_root() {
+        return;
+    }
+    let root = rootfs_copy();
+    let (keep, give) = hs_common::console::pair().unwrap();
+    let mut cmd = container(root.path(), &["--console"], "tty; stty size");
+    cmd.env(
+        "HS_CONSOLE_FD",
+        std::os::fd::AsRawFd::as_raw_fd(&give).to_string(),
+    )
+    .env("HS_CONSOLE_SIZE", "33x77")
+    .stdin(Stdio::null())
+    .stdout(Stdio::null());
+    let child = Running(cmd.spawn().unwrap());
+    drop(give);
+    let master = hs_common::console::recv_fd(keep.as_fd()).unwrap();
+    let mut output = Vec::new();
+    let mut master = std::fs::File::from(master);
+    let mut buf = [0u8; 1024];
+    // The slave's last close makes read fail with EIO: that is the end.
+    while let Ok(n) = master.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        output.extend_from_slice(&buf[..n]);
+    }
+    let mut child = child;
+    let status = child.0.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(String::from_utf8_lossy(&output), "/dev/pts/0\r\n33 77\r\n");
+    assert_fixture_unchanged();
+}
