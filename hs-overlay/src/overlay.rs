@@ -110,32 +110,15 @@ fn escape_into(data: &mut Vec<u8>, path: &Path) {
 /// The mount(2) data limit: one page including the NUL.
 const DATA_LIMIT: usize = 4095;
 
-/// Mounts `spec` on `target`.
+/// Mounts `spec` on `target`: the superblock is created and mounted
+/// detached (fsmount), then attached with one move_mount.
 pub fn mount(spec: &OverlaySpec, target: &Path) -> Result<()> {
-    attach(prepare(spec, target)?, spec, target)
-}
-
-/// An overlay made but not yet visible anywhere.
-#[derive(Debug)]
-pub enum Prepared {
-    /// A detached mount (fsmount): attaching it is one move_mount.
-    Detached(OwnedFd),
-    /// This kernel lacks the new API for it: mount(2) at attach time.
-    Classic,
-}
-
-/// Creates the overlay's superblock and a detached mount of it. This is
-/// where the kernel spends its time (it checks the work dir with test
-/// files), and it touches no mount table, so several overlays can be
-/// prepared at once and attached in order afterwards. `target` is only
-/// named in errors.
-pub fn prepare(spec: &OverlaySpec, target: &Path) -> Result<Prepared> {
     if classic_forced() {
-        return Ok(Prepared::Classic);
+        return mount_classic(spec, target);
     }
     match detached_mount(spec, target) {
-        Ok(fd) => Ok(Prepared::Detached(fd)),
-        Err(Attempt::Unsupported) => Ok(Prepared::Classic),
+        Ok(mnt) => move_mount(&mnt, target),
+        Err(Attempt::Unsupported) => mount_classic(spec, target),
         Err(Attempt::Failed(err)) => Err(err),
     }
 }
@@ -146,14 +129,6 @@ pub const CLASSIC_ENV: &str = "HS_OVERLAY_CLASSIC_MOUNT";
 
 fn classic_forced() -> bool {
     std::env::var_os(CLASSIC_ENV).is_some_and(|v| !v.is_empty() && v != "0")
-}
-
-/// Puts a prepared overlay on `target`.
-pub fn attach(prepared: Prepared, spec: &OverlaySpec, target: &Path) -> Result<()> {
-    match prepared {
-        Prepared::Detached(mnt) => move_mount(&mnt, target),
-        Prepared::Classic => mount_classic(spec, target),
-    }
 }
 
 enum Attempt {
