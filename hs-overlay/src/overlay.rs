@@ -215,7 +215,12 @@ fn detached_mount(spec: &OverlaySpec, target: &Path) -> Result<OwnedFd, Attempt>
         }
     }
     if let Err(err) = fsconfig(&fs, FSCONFIG_CMD_CREATE, None, None) {
-        return Err(mount_error(target, &err, &kernel_messages(&fs)).into());
+        let mut messages = kernel_messages(&fs);
+        if messages.is_empty() {
+            // overlayfs reports many refusals only with printk.
+            messages = "the kernel log (dmesg) has the reason".into();
+        }
+        return Err(mount_error(target, &err, &messages).into());
     }
     drop(held);
 
