@@ -12,7 +12,7 @@
 use hs_common::console::WindowSize;
 
 /// Largest payload of one output or input message.
-pub const MAX_DATA: usize = 16 * 1024;
+pub const MAX_DATA: usize = 32 * 1024;
 /// A receive buffer that holds any message whole.
 pub const MAX_PACKET: usize = MAX_DATA + 16;
 

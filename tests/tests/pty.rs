@@ -119,16 +119,7 @@ fn try_serve(flags: &[&str], program: &[&str]) -> (i32, Served, String) {
     } else {
         cmd.env("HS_TEST_MARKER", &marker);
     }
-    let info_fd = info_write.as_raw_fd();
-    // SAFETY: only dup2 between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::dup2(info_fd, 3) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    pass_fd(&mut cmd, info_write.as_raw_fd(), 3);
     let out = cmd.stdin(Stdio::null()).output().unwrap();
     drop(info_write);
     drop(cmd);
@@ -153,6 +144,25 @@ fn try_serve(flags: &[&str], program: &[&str]) -> (i32, Served, String) {
         served,
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Makes `fd` the child's fd `target` (inheritable), also when it already
+/// is `target` (dup2 onto itself would keep close-on-exec).
+fn pass_fd(cmd: &mut Command, fd: i32, target: i32) {
+    // SAFETY: only dup2/fcntl between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let rc = if fd == target {
+                libc::fcntl(fd, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, target)
+            };
+            if rc < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
 
 /// A command running on a fresh PTY as its controlling terminal (the way
@@ -618,15 +628,7 @@ fn the_monitor_keeps_no_copy_of_fds_meant_for_later_chain_steps() {
         .arg("--socket")
         .arg(dir.path().join("inner.sock"))
         .args(["--info-fd", "4", "--", "sh", "-c", "sleep 100", &marker]);
-    // SAFETY: only dup2 between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::dup2(write_fd, 4) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    pass_fd(&mut cmd, write_fd, 4);
     let _guard = Served {
         dir,
         marker: marker.clone(),
@@ -665,11 +667,15 @@ fn the_terminal_mode_is_restored_when_the_client_is_killed() {
 
 #[test]
 fn a_stuck_client_is_dropped_without_blocking_the_container_or_other_clients() {
+    let flag_dir = tempdir_in_target("pty-go");
+    let go = flag_dir.path().join("go");
     let served = serve_sh(
-        &[],
-        "echo ready; while [ ! -e \"$0.go\" ]; do sleep 0.05; done; head -c 30000000 /dev/zero; echo; echo END",
+        &["--tty"],
+        &format!(
+            "stty -onlcr; echo ready; while [ ! -e {} ]; do sleep 0.05; done; head -c 30000000 /dev/zero; echo; echo END",
+            go.display()
+        ),
     );
-    let go = PathBuf::from(format!("{}.go", served.marker));
     // The stuck client: its stdout is a pipe nobody reads past "ready".
     let mut stuck = served
         .attach(&["--no-stdin", "--tail-bytes", "100"])
@@ -688,6 +694,7 @@ fn a_stuck_client_is_dropped_without_blocking_the_container_or_other_clients() {
     let mut fast = served
         .attach(&["--no-stdin", "--tail-bytes", "100"])
         .stdout(File::create(&out_file).unwrap())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     assert!(wait_until(WAIT, || std::fs::read(&out_file)
@@ -698,14 +705,19 @@ fn a_stuck_client_is_dropped_without_blocking_the_container_or_other_clients() {
         fast.try_wait().unwrap().is_some()
     });
     assert!(exited, "the fast client did not finish");
-    assert_eq!(fast.wait().unwrap().code(), Some(0));
+    let fast = fast.wait_with_output().unwrap();
+    assert_eq!(
+        fast.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&fast.stderr)
+    );
     let got = std::fs::metadata(&out_file).unwrap().len();
     assert!(got > 30_000_000, "fast client got {got} bytes");
     assert!(std::fs::read(&out_file).unwrap().ends_with(b"END\n"));
     assert_eq!(served.exit()["exit_code"], 0);
     let _ = stuck.kill();
     let _ = stuck.wait();
-    let _ = std::fs::remove_file(go);
 }
 
 #[test]
@@ -790,4 +802,36 @@ fn a_console_chain_that_sends_no_terminal_fails_the_start() {
     assert_eq!(code, 125, "{stderr}");
     assert!(stderr.contains("HS_CONSOLE_FD"), "{stderr}");
     assert_ne!(served.exit()["exit_code"], 0);
+}
+
+/// `run --console` (what `hs exec -it` uses): the caller's terminal relayed
+/// to a PTY from the container's own devpts, sized like the caller's.
+#[test]
+fn run_with_console_relays_to_the_containers_own_pts() {
+    if !require_root() {
+        return;
+    }
+    let rootfs = hs_tests::rootfs_copy();
+    let unshare = bin("hs-unshare");
+    let marker = unique("hs-pty-test");
+    let mut term = Term::spawn(
+        Command::new(bin("hs-pty"))
+            .args(["run", "--tty", "--console", "--"])
+            .arg(&unshare)
+            .args(["--ns", "mnt,pid", "--"])
+            .arg(&unshare)
+            .arg("--root")
+            .arg(rootfs.path())
+            .args(["--console", "--", "/bin/sh", "-c"])
+            .arg("tty; stty size; read x; echo got-$x; exit 6")
+            .arg(&marker),
+    );
+    term.expect("/dev/pts/0");
+    term.expect("24 80");
+    term.send("abc\r");
+    term.expect("got-abc");
+    assert_eq!(term.wait(), 6);
+    assert!(!term.raw());
+    hs_tests::assert_no_processes_with(&marker);
+    hs_tests::assert_no_mounts_under(rootfs.path());
 }
