@@ -3,7 +3,7 @@
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 use hs_common::Failure;
@@ -194,7 +194,7 @@ fn run(command: Command) -> Result<i32, Failure> {
                 hides: hide,
                 options: parse_options(&options)?,
             };
-            let ops = host::plan(&request, std::path::Path::new("/"))?;
+            let ops = host::plan(&request, Path::new("/"))?;
             run_plan(&request.target, &ops, dry_run, info_fd, &prog)
         }
         Command::Umount { target } => {
@@ -203,7 +203,7 @@ fn run(command: Command) -> Result<i32, Failure> {
         }
         Command::Diff { upper, lower, host } => {
             let changes = if host {
-                diff::diff_host(&upper, std::path::Path::new("/"))?
+                diff::diff_host(&upper, Path::new("/"))?
             } else if lower.is_empty() {
                 diff::diff_upper(&upper, None)?
             } else {
@@ -233,7 +233,7 @@ fn parse_options(options: &[String]) -> Result<Vec<MountOption>, Failure> {
 /// Prints the plan (`--dry-run`), or executes it, reports what was mounted
 /// and execs PROG (if any).
 fn run_plan(
-    target: &std::path::Path,
+    target: &Path,
     ops: &[hs_overlay::plan::Op],
     dry_run: bool,
     info_fd: Option<i32>,
