@@ -15,8 +15,10 @@ use crate::error::{sys, Error, Result};
 const PTMX: &str = "/dev/pts/ptmx";
 
 /// Opens a PTY pair in the container, hands the master over `socket`, and
-/// makes the slave the controlling terminal and fds 0-2 of this process.
-pub fn take_over(socket: RawFd, size: Option<WindowSize>) -> Result<()> {
+/// makes the slave the controlling terminal and fds 0-2 of this process;
+/// with `dev_console` (a container being started, not joined) the slave is
+/// also bound onto /dev/console, as runc does.
+pub fn take_over(socket: RawFd, size: Option<WindowSize>, dev_console: bool) -> Result<()> {
     let master = nix::fcntl::open(
         PTMX,
         OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
@@ -45,6 +47,9 @@ pub fn take_over(socket: RawFd, size: Option<WindowSize>) -> Result<()> {
     }
     // SAFETY: the kernel just returned this fd.
     let slave = unsafe { OwnedFd::from_raw_fd(slave) };
+    if dev_console {
+        bind_dev_console(&master)?;
+    }
     if let Some(size) = size {
         size.apply(slave.as_fd())
             .map_err(crate::error::io("set the console size"))?;
@@ -69,4 +74,32 @@ pub fn take_over(socket: RawFd, size: Option<WindowSize>) -> Result<()> {
         nix::unistd::dup2(slave.as_raw_fd(), target).map_err(sys("put the console on stdio"))?;
     }
     Ok(())
+}
+
+/// `mount --bind /dev/pts/N /dev/console` for the slave of `master`.
+fn bind_dev_console(master: &OwnedFd) -> Result<()> {
+    let mut index: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes one unsigned int.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut index) } < 0 {
+        return Err(sys("get the console pty number")(nix::errno::Errno::last()));
+    }
+    let slave = format!("/dev/pts/{index}");
+    let console = "/dev/console";
+    match nix::fcntl::open(
+        console,
+        OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NOCTTY,
+        Mode::from_bits_truncate(0o600),
+    ) {
+        // SAFETY: open just returned this fd; it only marks the mount point.
+        Ok(fd) => drop(unsafe { OwnedFd::from_raw_fd(fd) }),
+        Err(e) => return Err(sys(format!("create {console}"))(e)),
+    }
+    nix::mount::mount(
+        Some(slave.as_str()),
+        console,
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(sys(format!("bind {slave} onto {console}")))
 }

@@ -42,6 +42,8 @@ pub struct Launch {
     pub user: Option<User>,
     /// Set up the console (with the `HS_CONSOLE_FD` socket) first.
     pub console: Option<i32>,
+    /// Bind the console onto /dev/console too (a new root, not a join).
+    pub dev_console: bool,
 }
 
 /// The variables a cleared environment keeps: the chain's own (a next hs
@@ -63,7 +65,7 @@ impl Launch {
                 what: e.to_string(),
                 errno: nix::errno::Errno::EINVAL,
             })?;
-            crate::console::take_over(socket, size)?;
+            crate::console::take_over(socket, size, self.dev_console)?;
         }
         if let Some(user) = self.user {
             switch_user(user)?;

@@ -140,6 +140,7 @@ impl Request {
                 clear_env: options.clear_env,
                 user: options.user.as_deref().map(User::parse).transpose()?,
                 console,
+                dev_console: options.root.is_some(),
             },
             info_fd: options.info_fd,
         })
@@ -219,13 +220,16 @@ pub fn run(request: Request) -> Result<i32, Failure> {
     if let Some(blocked) = &blocked {
         if request.init {
             blocked.install_handlers()?;
+            let cwd = supervise::LeftCwd::leave()?;
             if let Some(command) = supervise::fork()? {
+                drop(cwd);
                 trace(
                     "init",
                     &format!("pid 1 waits for the command, pid {command}"),
                 );
                 return Ok(stay_behind(blocked, command, None, None));
             }
+            cwd.restore()?;
         }
         blocked.restore()?;
     }

@@ -8,6 +8,8 @@
 //! blocked signal is queued even for a namespace's PID 1, which the kernel
 //! otherwise spares every signal it has no handler for.
 
+use std::os::fd::{AsRawFd, OwnedFd};
+
 use nix::errno::Errno;
 use nix::sys::signal::{
     kill, sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal,
@@ -126,6 +128,35 @@ pub fn die_with_parent() -> Result<()> {
         return Err(sys("set the parent-death signal")(Errno::last()));
     }
     Ok(())
+}
+
+/// The init's working directory moved to `/`, remembered for the command.
+///
+/// pivot_root moves the root and cwd of every process that is at the old
+/// root, and no other: an init left in the caller's directory would keep
+/// the host's tree reachable as /proc/1/cwd from inside the container.
+pub struct LeftCwd(OwnedFd);
+
+impl LeftCwd {
+    pub fn leave() -> Result<Self> {
+        let fd = nix::fcntl::open(
+            ".",
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(sys("open the working directory"))?;
+        // SAFETY: open just returned this fd.
+        let fd = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
+        nix::unistd::chdir("/").map_err(sys("chdir /"))?;
+        Ok(Self(fd))
+    }
+
+    /// Back to the caller's directory (in the command, before it execs).
+    pub fn restore(self) -> Result<()> {
+        nix::unistd::fchdir(self.0.as_raw_fd()).map_err(sys("return to the working directory"))
+    }
 }
 
 /// fork(2); `None` in the child.

@@ -560,20 +560,17 @@ fn chdir_env_and_user_apply_to_the_command() {
     assert_fixture_unchanged();
 }
 
-#[test]
-fn join_sees_the_containers_processes_files_and_hostname() {
-    if !require_root() {
-        return;
-    }
-    let root = rootfs_copy();
-    let marker = unique("join");
+/// Starts the chain's shape in the background with a script that marks
+/// /tmp and then idles; returns it once the script runs, with the host pid
+/// of its init.
+fn start_container(root: &Path, marker: &str) -> (Running, i32) {
     let script =
         format!("echo changed > /tmp/mark; echo ready; while :; do sleep 0.05; done # {marker}");
     let mut cmd = unshare();
-    cmd.args(["--ns", "mnt,pid,uts,ipc", "--hostname", &marker, "--"])
+    cmd.args(["--ns", "mnt,pid,uts,ipc", "--hostname", marker, "--"])
         .arg(bin("hs-unshare"))
         .arg("--root")
-        .arg(root.path())
+        .arg(root)
         .args(["--", "/bin/sh", "-c", &script])
         .stdout(Stdio::piped());
     let mut child = Running(cmd.spawn().unwrap());
@@ -584,24 +581,74 @@ fn join_sees_the_containers_processes_files_and_hostname() {
     assert_eq!(line, "ready\n");
     let mut init = None;
     assert!(wait_until(Duration::from_secs(5), || {
-        init = namespace_init_with(&marker);
+        init = namespace_init_with(marker);
         init.is_some()
     }));
-    let (code, out, err) = run(unshare()
-        .arg("--join")
-        .arg(init.unwrap().to_string())
-        .args([
-            "--",
-            "/bin/sh",
-            "-c",
-            "cat /tmp/mark; hostname; ps -o pid,args | grep -c '^ *1 .*hs-unshare'; echo $$",
-        ]));
+    (child, init.unwrap())
+}
+
+#[test]
+fn join_sees_the_containers_processes_files_and_hostname() {
+    if !require_root() {
+        return;
+    }
+    let root = rootfs_copy();
+    let marker = unique("join");
+    let (container, init) = start_container(root.path(), &marker);
+    let (code, out, err) = run(unshare().arg("--join").arg(init.to_string()).args([
+        "--",
+        "/bin/sh",
+        "-c",
+        "cat /tmp/mark; hostname; ps -o pid,args | grep -c '^ *1 .*hs-unshare'; echo $$",
+    ]));
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[..3], ["changed", marker.as_str(), "1"], "{out}");
     assert_ne!(lines[3], "1");
-    drop(child);
+    drop(container);
     assert_no_processes_with(&marker);
+    assert_fixture_unchanged();
+}
+
+#[test]
+fn join_with_console_gets_a_pty_of_the_containers_devpts() {
+    if !require_root() {
+        return;
+    }
+    let root = rootfs_copy();
+    let marker = unique("join-console");
+    let (container, init) = start_container(root.path(), &marker);
+    let mut cmd = unshare();
+    cmd.arg("--join").arg(init.to_string()).args([
+        "--console",
+        "--",
+        "/bin/sh",
+        "-c",
+        "tty; stty size; cat /tmp/mark",
+    ]);
+    let output = console_output(cmd, "12x34");
+    assert_eq!(output, "/dev/pts/0\r\n12 34\r\nchanged\r\n");
+    drop(container);
+    assert_no_processes_with(&marker);
+    assert_fixture_unchanged();
+}
+
+#[test]
+fn the_init_keeps_no_host_directory_reachable() {
+    if !require_root() {
+        return;
+    }
+    let root = rootfs_copy();
+    let host_dir = tempfile::tempdir().unwrap();
+    std::fs::write(host_dir.path().join("host-marker"), "").unwrap();
+    let mut cmd = container(
+        root.path(),
+        &[],
+        "readlink /proc/1/cwd; ls /proc/1/cwd/ | grep -c host-marker; true",
+    );
+    cmd.current_dir(host_dir.path());
+    let (code, out, err) = run(&mut cmd);
+    assert_eq!((code, out.as_str()), (0, "/\n0\n"), "{err}");
     assert_fixture_unchanged();
 }
 
@@ -614,22 +661,19 @@ fn join_of_a_missing_process_is_refused() {
     assert_tool_error(&result, "hs-unshare", "999999999");
 }
 
-#[test]
-fn console_hands_back_a_pty_of_the_containers_devpts_with_the_size() {
-    if !require_root() {
-        return;
-    }
-    let root = rootfs_copy();
+/// Runs `cmd` with a console socket and `HS_CONSOLE_SIZE=size`, receives
+/// the PTY master and returns everything written to it until the command
+/// ends (which it must, successfully).
+fn console_output(mut cmd: Command, size: &str) -> String {
     let (keep, give) = hs_common::console::pair().unwrap();
-    let mut cmd = container(root.path(), &["--console"], "tty; stty size");
     cmd.env(
         "HS_CONSOLE_FD",
         std::os::fd::AsRawFd::as_raw_fd(&give).to_string(),
     )
-    .env("HS_CONSOLE_SIZE", "33x77")
+    .env("HS_CONSOLE_SIZE", size)
     .stdin(Stdio::null())
     .stdout(Stdio::null());
-    let child = Running(cmd.spawn().unwrap());
+    let mut child = Running(cmd.spawn().unwrap());
     drop(give);
     let master = hs_common::console::recv_fd(keep.as_fd()).unwrap();
     let mut output = Vec::new();
@@ -642,9 +686,23 @@ fn console_hands_back_a_pty_of_the_containers_devpts_with_the_size() {
         }
         output.extend_from_slice(&buf[..n]);
     }
-    let mut child = child;
     let status = child.0.wait().unwrap();
     assert!(status.success(), "{status:?}");
-    assert_eq!(String::from_utf8_lossy(&output), "/dev/pts/0\r\n33 77\r\n");
+    String::from_utf8_lossy(&output).into_owned()
+}
+
+#[test]
+fn console_hands_back_a_pty_of_the_containers_devpts_with_the_size() {
+    if !require_root() {
+        return;
+    }
+    let root = rootfs_copy();
+    let cmd = container(
+        root.path(),
+        &["--console"],
+        "tty; stty size; stty size < /dev/console",
+    );
+    let output = console_output(cmd, "33x77");
+    assert_eq!(output, "/dev/pts/0\r\n33 77\r\n33 77\r\n");
     assert_fixture_unchanged();
 }
