@@ -109,7 +109,9 @@ struct ConfigFileIn {
 pub(crate) struct Reader {
     containers: PathBuf,
     dir: std::fs::File,
+    /// Always initialized to its full length; `len` bytes are the file.
     buf: Vec<u8>,
+    len: usize,
     rel: String,
 }
 
@@ -118,7 +120,8 @@ impl Reader {
         Ok(Reader {
             containers: containers.to_path_buf(),
             dir: std::fs::File::open(containers)?,
-            buf: Vec::with_capacity(16 * 1024),
+            buf: vec![0; 16 * 1024],
+            len: 0,
             rel: String::with_capacity(128),
         })
     }
@@ -135,7 +138,7 @@ impl Reader {
             }
             return Ok(Err(broken(id, dir, format!("read {CONFIG_FILE}: {e}"))));
         }
-        let stored: ConfigFileIn = match serde_json::from_slice(&self.buf) {
+        let stored: ConfigFileIn = match serde_json::from_slice(self.bytes()) {
             Ok(stored) => stored,
             Err(e) => return Ok(Err(broken(id, dir, format!("{CONFIG_FILE}: {e}")))),
         };
@@ -148,7 +151,7 @@ impl Reader {
             return Ok(Err(broken(id, dir, reason)));
         }
         let state = match self.load(id, STATE_FILE) {
-            Ok(()) => parse_state(&self.buf),
+            Ok(()) => parse_state(self.bytes()),
             Err(e) => Err(format!("read {STATE_FILE}: {e}")),
         };
         match state {
@@ -181,24 +184,32 @@ impl Reader {
         )?;
         // SAFETY: openat just returned this fd and nothing else owns it.
         let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
-        self.buf.clear();
+        let mut filled = 0;
         loop {
-            if self.buf.capacity() - self.buf.len() < 4096 {
-                self.buf.reserve(16 * 1024);
+            if filled == self.buf.len() {
+                self.buf.resize(self.buf.len() * 2, 0);
             }
-            let len = self.buf.len();
-            let spare = self.buf.capacity() - len;
-            self.buf.resize(len + spare, 0);
-            match file.read(&mut self.buf[len..]) {
-                Ok(0) => {
-                    self.buf.truncate(len);
-                    return Ok(());
+            match file.read(&mut self.buf[filled..]) {
+                Ok(n) => {
+                    filled += n;
+                    // A short read of a regular file is its end, and these
+                    // files are never written in place (only replaced by
+                    // rename), so the one read is the whole file: this
+                    // saves a read per file when listing thousands.
+                    if n == 0 || filled < self.buf.len() {
+                        self.len = filled;
+                        return Ok(());
+                    }
                 }
-                Ok(n) => self.buf.truncate(len + n),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => self.buf.truncate(len),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// The file `load` read last.
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
     }
 }
 

@@ -18,6 +18,9 @@ use crate::ident::{generated_name, is_full_id, is_hex, new_id, validate_name};
 use crate::record::{self, BrokenRecord, ConfigFileOut, Record, CONFIG_FILE, STATE_FILE};
 use crate::schema::{Config, State};
 
+/// One record as read: gone (`Err`), broken, or whole.
+type ReadResult = Result<std::result::Result<Record, BrokenRecord>>;
+
 /// `$HS_ROOT` when the environment does not say otherwise.
 pub const DEFAULT_ROOT: &str = "/var/lib/hs";
 
@@ -341,15 +344,14 @@ impl Store {
     /// and each record costs two small reads (plus one /proc read when
     /// liveness is asked), so listing stays cheap with many records.
     pub fn try_list(&self) -> Result<Vec<std::result::Result<Record, BrokenRecord>>> {
-        let mut records = Vec::new();
-        let mut broken = Vec::new();
         let ids = self.ids()?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut reader = self.reader("")?;
-        for id in ids {
-            match reader.read(&id) {
+        let mut records = Vec::with_capacity(ids.len());
+        let mut broken = Vec::new();
+        for read in self.read_all(&ids)? {
+            match read {
                 Ok(Ok(record)) => records.push(record),
                 Ok(Err(b)) => broken.push(b),
                 // Removed while we listed.
@@ -368,6 +370,44 @@ impl Store {
             .map(Ok)
             .chain(broken.into_iter().map(Err))
             .collect())
+    }
+
+    /// Reads the records `ids`, in order. Thousands of records are read by
+    /// a few threads (the work is independent syscalls and parsing), a few
+    /// by this thread alone.
+    fn read_all(&self, ids: &[String]) -> Result<Vec<ReadResult>> {
+        const PER_THREAD: usize = 1024;
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4)
+            .min(ids.len().div_ceil(PER_THREAD));
+        let read_chunk = |chunk: &[String]| -> Result<Vec<ReadResult>> {
+            let mut reader = self.reader("")?;
+            Ok(chunk.iter().map(|id| reader.read(id)).collect())
+        };
+        if threads <= 1 {
+            return read_chunk(ids);
+        }
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = ids
+                .chunks(ids.len().div_ceil(threads))
+                .map(|chunk| {
+                    let handle =
+                        std::thread::Builder::new().spawn_scoped(scope, move || read_chunk(chunk));
+                    (chunk, handle)
+                })
+                .collect();
+            let mut all = Vec::with_capacity(ids.len());
+            for (chunk, handle) in handles {
+                // A thread that could not start (or died) costs speed only.
+                let part = match handle.map(|h| h.join()) {
+                    Ok(Ok(part)) => part?,
+                    _ => read_chunk(chunk)?,
+                };
+                all.extend(part);
+            }
+            Ok(all)
+        })
     }
 
     /// Removes record `id` with its writable layer and frees its name.
@@ -650,6 +690,34 @@ mod tests {
         let mid = store.create(&config(15), None).unwrap();
         let ids: Vec<String> = store.list().into_iter().map(|r| r.unwrap().id).collect();
         assert_eq!(ids, vec![new.id, mid.id, old.id]);
+    }
+
+    #[test]
+    fn list_of_thousands_reads_every_record_once_in_order() {
+        let (_tmp, store) = store();
+        let template = store.create(&config(0), None).unwrap();
+        let dir = store.container_dir(&template.id);
+        let state = std::fs::read(dir.join(STATE_FILE)).unwrap();
+        // Copies under fresh ids (creating them with fsyncs would be slow),
+        // enough to be read by several threads.
+        for i in 1..1500 {
+            let id = crate::ident::new_id().unwrap();
+            let copy = store.container_dir(&id);
+            std::fs::create_dir(&copy).unwrap();
+            let name = format!("n{i}");
+            std::fs::write(copy.join(CONFIG_FILE), config_json(&id, &name, &config(i))).unwrap();
+            std::fs::write(copy.join(STATE_FILE), &state).unwrap();
+        }
+        let bad = crate::ident::new_id().unwrap();
+        std::fs::create_dir(store.container_dir(&bad)).unwrap();
+        let listed = store.list();
+        assert_eq!(listed.len(), 1501);
+        let created: Vec<i64> = listed[..1500]
+            .iter()
+            .map(|r| r.as_ref().unwrap().config.created.timestamp())
+            .collect();
+        assert_eq!(created, (0..1500).rev().collect::<Vec<i64>>());
+        assert_eq!(listed[1500].as_ref().unwrap_err().id, bad);
     }
 
     #[test]
