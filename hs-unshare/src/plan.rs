@@ -106,7 +106,7 @@ pub enum Op {
         link: PathBuf,
         target: PathBuf,
     },
-    /// A directory, when missing.
+    /// A directory with this mode, when missing (an existing one is kept).
     Dir {
         path: PathBuf,
         mode: u32,

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::sys::stat::{fchmodat, mknodat, FchmodatFlags, Mode, SFlag};
+use nix::sys::stat::{mknodat, Mode, SFlag};
 
 use crate::error::{io, sys, Error, Result};
 use crate::mount;
@@ -127,20 +127,16 @@ fn run_in_root(op: &Op, root: &OwnedFd) -> Result<()> {
             .map_err(sys(what()))
         }
         Op::Dir { path, mode } => {
-            let dir = resolve(root, path, Create::Dir, &what)?;
-            fchmodat(
+            // An existing directory is the image's own: left as it is.
+            if maybe(root, path, &what)?.is_some() {
+                return Ok(());
+            }
+            let dir = parent_of(root, path, &what)?;
+            nix::sys::stat::mkdirat(
                 Some(dir.parent.as_raw_fd()),
                 dir.name.as_os_str(),
                 Mode::from_bits_truncate(*mode),
-                FchmodatFlags::NoFollowSymlink,
             )
-            .or_else(|e| {
-                if e == Errno::EOPNOTSUPP {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            })
             .map_err(sys(what()))
         }
         Op::Bind {

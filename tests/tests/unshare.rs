@@ -384,6 +384,18 @@ fn tmp_and_run_are_fresh_tmpfs() {
 }
 
 #[test]
+fn a_root_with_every_mount_point_is_left_unchanged() {
+    if !require_root() {
+        return;
+    }
+    let root = rootfs_copy();
+    let before = tree_digest(root.path());
+    container_ok(root.path(), &[], "touch /tmp/x /run/y /dev/shm/z");
+    assert_eq!(tree_digest(root.path()), before);
+    assert_fixture_unchanged();
+}
+
+#[test]
 fn root_in_the_initial_mount_namespace_is_refused_and_changes_nothing() {
     if !require_root() {
         return;
