@@ -19,9 +19,9 @@ pub enum Compression {
 }
 
 /// An uncompressed tar stream from `path` (`-` = stdin), gzip or not.
-pub fn open_tar(path: &Path) -> Result<Box<dyn Read>> {
-    let raw: Box<dyn Read> = if path == Path::new("-") {
-        Box::new(std::io::stdin().lock())
+pub fn open_tar(path: &Path) -> Result<Box<dyn Read + Send>> {
+    let raw: Box<dyn Read + Send> = if path == Path::new("-") {
+        Box::new(std::io::stdin())
     } else {
         Box::new(std::fs::File::open(path).ctx("open", path)?)
     };
@@ -33,7 +33,7 @@ pub fn open_tar(path: &Path) -> Result<Box<dyn Read>> {
 
 /// Wraps an archive stream: sniffs its start, decompresses when needed and
 /// checks that what comes out starts like a tar.
-pub fn tar_stream<R: Read + 'static>(raw: R, name: &str) -> Result<Box<dyn Read>> {
+pub fn tar_stream<R: Read + Send + 'static>(raw: R, name: &str) -> Result<Box<dyn Read + Send>> {
     let (head, raw) = peek(raw, BLOCK).ctx("read", name)?;
     match compression_of(&head, name)? {
         Compression::Gzip => {

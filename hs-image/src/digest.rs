@@ -68,6 +68,12 @@ impl<R: Read> HashingReader<R> {
         }
     }
 
+    /// Hashes and counts bytes that arrived some other way.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+        self.count += bytes.len() as u64;
+    }
+
     /// Bytes read so far.
     pub fn count(&self) -> u64 {
         self.count

@@ -21,10 +21,14 @@ use tar::EntryType;
 
 use crate::digest::HashingReader;
 use crate::error::{Error, IoContext, Result};
+use std::collections::HashMap;
 
 pub const WHITEOUT_PREFIX: &str = ".wh.";
 pub const OPAQUE_MARKER: &str = ".wh..wh..opq";
 pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+
+/// Open parent dir fds kept by one extraction.
+const CACHED_DIRS: usize = 128;
 
 /// What extracting a layer produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,21 +70,29 @@ impl Options {
 /// Extracts the tar stream `reader` into the existing empty directory
 /// `dest`. On error `dest` holds a partial tree: the caller stages it in a
 /// temp dir and removes it.
-pub fn extract(reader: impl Read, dest: &Path, options: Options) -> Result<Extracted> {
+///
+/// Reading (and decompressing, when `reader` is a decoder) and hashing run
+/// on a second thread, like `tar -xz` runs gzip beside tar, so they overlap
+/// with the file writes.
+pub fn extract<R: Read + Send + 'static>(
+    reader: R,
+    dest: &Path,
+    options: Options,
+) -> Result<Extracted> {
     let root = open_path_dir(dest)?;
-    let mut hashing = HashingReader::new(reader);
+    let (mut stream, producer) = read_ahead(reader);
     let mut extractor = Extractor {
         root,
         dest: dest.to_path_buf(),
-        cache: None,
+        cache: HashMap::new(),
         dirs: Vec::new(),
         options,
         buf: vec![0; 256 * 1024],
     };
+    let bad = |e: std::io::Error| Error::BadArchive(dest.display().to_string(), e.to_string());
     let mut entries = 0;
     {
-        let mut archive = tar::Archive::new(&mut hashing);
-        let bad = |e: std::io::Error| Error::BadArchive(dest.display().to_string(), e.to_string());
+        let mut archive = tar::Archive::new(&mut stream);
         for entry in archive.entries().map_err(bad)? {
             let mut entry = entry.map_err(bad)?;
             extractor.entry(&mut entry)?;
@@ -88,22 +100,107 @@ pub fn extract(reader: impl Read, dest: &Path, options: Options) -> Result<Extra
         }
     }
     // The diff id covers the whole stream, end-of-archive padding included.
-    std::io::copy(&mut hashing, &mut std::io::sink())
-        .map_err(|e| Error::BadArchive(dest.display().to_string(), e.to_string()))?;
+    std::io::copy(&mut stream, &mut std::io::sink()).map_err(bad)?;
+    drop(stream);
     extractor.finish_dirs();
+    let (digest, size) = producer.join().map_err(|_| {
+        Error::BadArchive(dest.display().to_string(), "reader thread failed".into())
+    })?;
     Ok(Extracted {
-        diff_id: hashing.digest(),
-        size: hashing.count(),
+        diff_id: digest,
+        size,
         entries,
     })
+}
+
+/// Bytes per chunk handed from the reader thread to the extractor.
+const CHUNK: usize = 512 * 1024;
+
+/// Starts a thread that reads `reader` to its end in chunks, hashing them;
+/// returns the reading end and the thread, which yields the digest and
+/// byte count. If the extractor stops early it drops the reading end and
+/// the thread ends at its next chunk (it is not joined then: it may sit in
+/// a read of a pipe nobody closes).
+fn read_ahead<R: Read + Send + 'static>(
+    mut reader: R,
+) -> (ChunkReader, std::thread::JoinHandle<(String, u64)>) {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(8);
+    let producer = std::thread::spawn(move || {
+        let mut hasher = HashingReader::new(std::io::empty());
+        loop {
+            let mut chunk = vec![0; CHUNK];
+            let mut filled = 0;
+            let result = loop {
+                match reader.read(&mut chunk[filled..]) {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => {
+                        filled += n;
+                        if filled == CHUNK {
+                            break Ok(());
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => break Err(e),
+                }
+            };
+            if let Err(e) = result {
+                let _ = tx.send(Err(e));
+                break;
+            }
+            if filled == 0 {
+                break;
+            }
+            chunk.truncate(filled);
+            hasher.update(&chunk);
+            if tx.send(Ok(chunk)).is_err() {
+                break;
+            }
+        }
+        (hasher.digest(), hasher.count())
+    });
+    (
+        ChunkReader {
+            rx,
+            current: Vec::new(),
+            pos: 0,
+        },
+        producer,
+    )
+}
+
+/// The extractor's side of [`read_ahead`].
+struct ChunkReader {
+    rx: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    current: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos == self.current.len() {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.current = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.pos);
+        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
 
 struct Extractor {
     root: OwnedFd,
     dest: PathBuf,
-    /// The last parent directory walked to: entries come grouped by
-    /// directory, so most lookups hit it.
-    cache: Option<(Vec<OsString>, OwnedFd)>,
+    /// Parent directories walked to recently: entries come grouped by
+    /// directory, so most lookups hit, and a miss walks on from the longest
+    /// cached prefix.
+    cache: HashMap<Vec<OsString>, OwnedFd>,
     /// Directory mtimes, set last (creating children changes them).
     dirs: Vec<(Vec<OsString>, i64)>,
     options: Options,
@@ -166,10 +263,18 @@ impl Extractor {
             }
             EntryType::Symlink => {
                 let target = link_name(entry, &path)?;
-                self.remove_existing(parent, &name_c, &path)?;
                 let target_c = cstring(target.as_os_str(), &path)?;
-                check(unsafe { libc::symlinkat(target_c.as_ptr(), parent, name_c.as_ptr()) })
-                    .ctx("create symlink", &path)?;
+                let create = || {
+                    check(unsafe { libc::symlinkat(target_c.as_ptr(), parent, name_c.as_ptr()) })
+                };
+                match create() {
+                    Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                        self.remove_existing(parent, &name_c, &path)?;
+                        create()
+                    }
+                    other => other,
+                }
+                .ctx("create symlink", &path)?;
                 self.apply_meta_at(parent, &name_c, &meta, &path)
             }
             EntryType::Link => {
@@ -242,14 +347,19 @@ impl Extractor {
         if parents.is_empty() {
             return Ok(self.root.as_raw_fd());
         }
-        if let Some((cached, fd)) = &self.cache {
-            if cached.as_slice() == parents {
-                return Ok(fd.as_raw_fd());
-            }
+        if let Some(fd) = self.cache.get(parents) {
+            return Ok(fd.as_raw_fd());
         }
-        let fd = walk(&self.root, parents, true, path)?;
+        let (start, from) = (1..parents.len())
+            .rev()
+            .find_map(|n| self.cache.get(&parents[..n]).map(|fd| (n, fd)))
+            .unwrap_or((0, &self.root));
+        let fd = walk(from, &parents[start..], true, path)?;
         let raw = fd.as_raw_fd();
-        self.cache = Some((parents.to_vec(), fd));
+        if self.cache.len() >= CACHED_DIRS {
+            self.cache.clear();
+        }
+        self.cache.insert(parents.to_vec(), fd);
         Ok(raw)
     }
 
@@ -293,13 +403,22 @@ impl Extractor {
         meta: &Meta,
         path: &Path,
     ) -> Result<()> {
-        self.remove_existing(parent, name, path)?;
-        let fd = open_at_mode(
-            parent,
-            name,
-            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
-            0o600,
-        )
+        let create = || {
+            open_at_mode(
+                parent,
+                name,
+                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
+                0o600,
+            )
+        };
+        // Most entries are new: try first, clear the way only when needed.
+        let fd = match create() {
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                self.remove_existing(parent, name, path)?;
+                create()
+            }
+            other => other,
+        }
         .ctx("create file", path)?;
         let mut file = File::from(fd);
         loop {
@@ -350,7 +469,7 @@ impl Extractor {
             Some(libc::ENOENT) => Ok(()),
             Some(libc::EISDIR) | Some(libc::EPERM) => {
                 // The cached parent may be inside the tree about to go.
-                self.cache = None;
+                self.cache.clear();
                 let dir = PathBuf::from(format!("/proc/self/fd/{parent}"))
                     .join(OsStr::from_bytes(name.as_bytes()));
                 std::fs::remove_dir_all(&dir).ctx("replace directory", path)
@@ -413,7 +532,7 @@ impl Extractor {
     }
 
     fn finish_dirs(&mut self) {
-        self.cache = None;
+        self.cache.clear();
         let times = |mtime| [timespec(mtime), timespec(mtime)];
         for (components, mtime) in self.dirs.iter().rev() {
             let t = times(*mtime);
@@ -593,7 +712,7 @@ mod tests {
             whiteouts: true,
             privileged: false,
         };
-        let result = extract(&tar[..], &dest, options);
+        let result = extract(std::io::Cursor::new(tar), &dest, options);
         (dir, result)
     }
 

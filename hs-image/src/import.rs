@@ -30,7 +30,11 @@ pub fn ref_keys(name: Option<&str>) -> Result<Vec<String>> {
 }
 
 /// Extracts the tar stream `reader` as layer number `n` of `stage`.
-pub fn stage_layer(stage: &Stage, reader: impl Read, n: usize) -> Result<StagedLayer> {
+pub fn stage_layer(
+    stage: &Stage,
+    reader: impl Read + Send + 'static,
+    n: usize,
+) -> Result<StagedLayer> {
     let dir = stage.path().join(format!("layer-{n}"));
     std::fs::create_dir(&dir).map_err(|e| crate::error::Error::io("create", &dir, e))?;
     let extracted = extract::extract(reader, &dir, Options::layer())?;
