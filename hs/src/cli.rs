@@ -375,11 +375,17 @@ pub struct LoadArgs {
 
 #[derive(Debug, Args)]
 pub struct PullArgs {
+    /// Plain http to the registry (e.g. one on 127.0.0.1)
+    #[arg(long)]
+    pub insecure: bool,
     pub reference: String,
 }
 
 #[derive(Debug, Args)]
 pub struct RmiArgs {
+    /// Remove even when a container uses the image
+    #[arg(short, long)]
+    pub force: bool,
     #[arg(required = true)]
     pub images: Vec<String>,
 }

@@ -101,7 +101,7 @@ fn login_shell() -> String {
 
 fn run(args: RunArgs) -> Outcome {
     let store = store()?;
-    let find = |name: &str| image::find(store.root(), name);
+    let find = |name: &str, forced: bool| image::find(store.root(), name, forced);
     let getenv = |key: &str| std::env::var(key).ok();
     let ctx = Context {
         stdin_is_tty: std::io::stdin().is_terminal(),

@@ -292,7 +292,7 @@ pub fn default_template() -> Template {
 
 /// Aligns tab-separated cells into columns three spaces apart (docker's
 /// tabwriter settings).
-fn align_tabs(lines: &[String]) -> String {
+pub fn align_tabs(lines: &[String]) -> String {
     let cells: Vec<Vec<&str>> = lines.iter().map(|l| l.split('\t').collect()).collect();
     let columns = cells.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)

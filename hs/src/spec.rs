@@ -24,7 +24,7 @@ pub struct RunSpec {
 pub struct Context<'a> {
     pub stdin_is_tty: bool,
     /// A stored image by name, if there is one.
-    pub find_image: &'a dyn Fn(&str) -> Result<Option<ImageInfo>>,
+    pub find_image: &'a dyn Fn(&str, bool) -> Result<Option<ImageInfo>>,
     /// The caller's environment variable (for `-e KEY` without a value).
     pub getenv: &'a dyn Fn(&str) -> Option<String>,
     /// The invoking user's login shell (host mirror without a command).
@@ -164,7 +164,7 @@ fn image_target(
             command,
         }));
     }
-    Ok((ctx.find_image)(word)?.map(|image| Target {
+    Ok((ctx.find_image)(word, forced)?.map(|image| Target {
         rootfs: Rootfs::Image {
             reference: word.to_string(),
             id: image.id.clone(),
@@ -394,11 +394,11 @@ mod tests {
         }
     }
 
-    fn no_image(_: &str) -> Result<Option<ImageInfo>> {
+    fn no_image(_: &str, _: bool) -> Result<Option<ImageInfo>> {
         Ok(None)
     }
 
-    fn busybox_image(name: &str) -> Result<Option<ImageInfo>> {
+    fn busybox_image(name: &str, _: bool) -> Result<Option<ImageInfo>> {
         Ok((name == "busybox").then(|| ImageInfo {
             id: "sha256:abc".into(),
             lowerdirs: vec!["/layers/1".into()],
@@ -411,7 +411,7 @@ mod tests {
 
     fn spec_with(
         words: &[&str],
-        find: &dyn Fn(&str) -> Result<Option<ImageInfo>>,
+        find: &dyn Fn(&str, bool) -> Result<Option<ImageInfo>>,
     ) -> Result<RunSpec> {
         let ctx = Context {
             stdin_is_tty: false,

@@ -444,3 +444,45 @@ fn closing_the_attached_terminal_leaves_a_detached_tty_container_running() {
     assert!(out.contains("attached-42"), "{out}");
     assert_eq!(world.state(&id), "running");
 }
+
+/// A tarball of the busybox rootfs, imported as image `name`.
+fn import_busybox(world: &World, name: &str) {
+    let dir = hs_tests::tempdir_in_target("bbtar");
+    let tar = dir.path().join("busybox.tar");
+    run_ok(
+        std::process::Command::new("tar")
+            .arg("-C")
+            .arg(rootfs())
+            .arg("-cf")
+            .arg(&tar)
+            .arg("."),
+    );
+    let id = world.ok(&["import", tar.to_str().unwrap(), name]);
+    assert!(id.starts_with("sha256:"), "{id}");
+}
+
+#[test]
+fn a_stored_image_name_runs_that_image() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    import_busybox(&world, "bb");
+    assert!(world.ok(&["images"]).contains("bb "));
+    let out = world.ok(&["run", "--rm", "bb", "cat", "/etc/hostname"]);
+    assert_eq!(out, "busybox\n");
+}
+
+#[test]
+fn commit_makes_an_image_with_the_containers_changes() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    import_busybox(&world, "base");
+    let id = world.detach(&["base", "sh", "-c", "echo committed > /new.txt"]);
+    assert_eq!(world.ok(&["wait", &id]), "0\n");
+    world.ok(&["commit", &id, "derived:v1"]);
+    let out = world.ok(&["run", "--rm", "derived:v1", "cat", "/new.txt"]);
+    assert_eq!(out, "committed\n");
+}
