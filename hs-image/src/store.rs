@@ -302,29 +302,22 @@ impl Store {
         Ok(removed)
     }
 
-    /// Ids of the container records whose rootfs is image `id`.
+    /// Ids of the container records (hs-state, `$HS_ROOT/containers`)
+    /// whose rootfs is image `id`.
     fn containers_using(&self, id: &str) -> Vec<String> {
         let Some(root) = self.dir.parent() else {
             return Vec::new();
         };
-        let Ok(entries) = std::fs::read_dir(root.join("containers")) else {
+        let Ok(records) = hs_state::Store::open(root) else {
             return Vec::new();
         };
-        let mut users = Vec::new();
-        for entry in entries.flatten() {
-            let Ok(bytes) = std::fs::read(entry.path().join("config.json")) else {
-                continue;
-            };
-            let Ok(config) = serde_json::from_slice::<hs_state::schema::Config>(&bytes) else {
-                continue;
-            };
-            if let hs_state::schema::Rootfs::Image { id: used, .. } = config.rootfs {
-                if used == id {
-                    users.push(entry.file_name().to_string_lossy().into_owned());
-                }
-            }
-        }
-        users
+        records
+            .list()
+            .into_iter()
+            .flatten()
+            .filter(|r| matches!(&r.config.rootfs, hs_state::Rootfs::Image { id: used, .. } if used == id))
+            .map(|r| r.id)
+            .collect()
     }
 
     /// A fresh staging dir inside the store (same filesystem, so renames

@@ -305,13 +305,19 @@ fn rm_refuses_an_image_a_container_uses_unless_forced() {
             "used",
         ],
     );
-    let container = env.root().join("containers").join("c".repeat(64));
-    std::fs::create_dir_all(&container).unwrap();
+    // A container record made by hs-state whose rootfs is this image.
     let config = serde_json::json!({
-        "version": 1, "command": ["sh"], "created": "2024-01-01T00:00:00Z",
+        "command": ["sh"],
         "rootfs": {"kind": "image", "reference": "used", "id": id.trim(), "lowerdirs": []},
     });
-    std::fs::write(container.join("config.json"), config.to_string()).unwrap();
+    let config_path = dir.path().join("container.json");
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    hs_tests::run_ok(
+        env.cmd("hs-state")
+            .arg("create")
+            .arg("--config")
+            .arg(&config_path),
+    );
     let result = run(hs_image(&env).args(["rm", "used"]));
     assert_tool_error(&result, "hs-image", "used by container");
     assert!(!lowerdirs(&env, "used").is_empty());
@@ -435,4 +441,37 @@ fn pipe_tar_list(bytes: &[u8]) -> String {
     child.stdin.take().unwrap().write_all(bytes).unwrap();
     let out = child.wait_with_output().unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn concurrent_imports_all_land() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let env = Env::new();
+    let dir = hs_tests::tempdir_in_target("import");
+    let tar = rootfs_tar(dir.path(), false);
+    let children: Vec<_> = (0..4)
+        .map(|i| {
+            hs_image(&env)
+                .arg("import")
+                .arg(&tar)
+                .arg(format!("par:{i}"))
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let listed = image_ok(&env, &["ls"]);
+    assert_eq!(listed.lines().count(), 4, "{listed}");
+    assert_eq!(layer_dirs(&env).len(), 1);
+    assert_eq!(
+        std::fs::read_dir(env.root().join("images/tmp"))
+            .unwrap()
+            .count(),
+        0
+    );
 }

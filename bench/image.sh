@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# bench/image.sh — hs-image's targets (issue 9), measured with hyperfine
+# through bench/lib.sh's bench_group:
+#   import: `hs-image import` of a ~200 MB rootfs tarball (host /etc,
+#           /usr/include, /usr/lib/python3.*, /usr/sbin) into an empty store,
+#           next to `tar -x` of the same file (target: <= 1.3x), plain and
+#           gzip'd (tar -xz runs gzip beside tar; hs-image reads, inflates
+#           and hashes on a second thread);
+#   pull:   `hs-image pull` of that tarball as a one-layer gzip image from a
+#           docker-registry on 127.0.0.1, next to `skopeo copy` of the same
+#           image to a dir (target: <= 1.0x). skopeo only downloads; hs-image
+#           also verifies and extracts the layer.
+# Standalone: `bench/image.sh` (builds release hs-image if needed).
+# Env: HS_BENCH_BIN, HS_BENCH_TMP, HS_BENCH_LIB (set by bench/run),
+# IMAGE_BENCH_RUNS (5: each run moves 200 MB).
+# Prints markdown on stdout, progress on stderr; removes what it creates.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+source "${HS_BENCH_LIB:-$here/lib.sh}"
+BENCH_RUNS=${IMAGE_BENCH_RUNS:-5}
+BENCH_WARMUP=1
+
+bin=${HS_BENCH_BIN:-$here/../target/release}
+if [[ ! -x $bin/hs-image ]]; then
+	bench_log "building release hs-image"
+	(cd "$here/.." && cargo build --release -p hs-image >&2)
+	bin=$here/../target/release
+fi
+image=$bin/hs-image
+
+# A disk, not a tmpfs: extraction must cost what it costs.
+BENCH_TMP=$(mktemp -d "${HS_BENCH_TMP:-/var/tmp}/hs-bench-image.XXXXXX")
+export BENCH_TMP
+BENCH_RESULTS_TSV=${BENCH_RESULTS_TSV:-$BENCH_TMP/results.tsv}
+registry_pid=
+cleanup() {
+	if [[ -n $registry_pid ]]; then
+		kill "$registry_pid" 2>/dev/null || true
+		wait "$registry_pid" 2>/dev/null || true
+	fi
+	rm -rf "$BENCH_TMP"
+}
+trap cleanup EXIT
+
+t=$BENCH_TMP
+bench_log "making the rootfs tarball"
+dirs=(etc usr/include usr/sbin)
+for d in /usr/lib/python3.*; do
+	[[ -d $d ]] && dirs+=("${d#/}")
+done
+tar -C / -cf "$t/rootfs.tar" "${dirs[@]}" 2>/dev/null || true
+gzip -1 -c "$t/rootfs.tar" >"$t/rootfs.tar.gz"
+size_mb=$(($(stat -c %s "$t/rootfs.tar") / 1048576))
+files=$(tar -tf "$t/rootfs.tar" | wc -l)
+
+fresh="rm -rf $t/hsroot $t/x && mkdir -p $t/x"
+bench_group image-import "import of a ${size_mb} MB rootfs tarball (${files} entries) into an empty store" \
+	"hs|hs-image import rootfs.tar|env HS_ROOT=$t/hsroot $image import $t/rootfs.tar|$fresh" \
+	"floor|tar -xf rootfs.tar|tar -xf $t/rootfs.tar -C $t/x|$fresh" \
+	"hs|hs-image import rootfs.tar.gz|env HS_ROOT=$t/hsroot $image import $t/rootfs.tar.gz|$fresh" \
+	"floor|tar -xzf rootfs.tar.gz|tar -xzf $t/rootfs.tar.gz -C $t/x|$fresh"
+
+# The same tarball as a one-layer OCI image, pushed to a loopback registry.
+bench_log "starting a registry"
+layout=$t/layout
+mkdir -p "$layout/blobs/sha256"
+blob() { # FILE → prints digest, stores the blob
+	local hex
+	hex=$(sha256sum "$1" | cut -d' ' -f1)
+	cp "$1" "$layout/blobs/sha256/$hex"
+	echo "sha256:$hex"
+}
+diff_id=sha256:$(sha256sum "$t/rootfs.tar" | cut -d' ' -f1)
+layer=$(blob "$t/rootfs.tar.gz")
+layer_size=$(stat -c %s "$t/rootfs.tar.gz")
+printf '{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":["%s"]}}' "$diff_id" >"$t/config.json"
+config=$(blob "$t/config.json")
+printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"%s","size":%s}]}' \
+	"$config" "$(stat -c %s "$t/config.json")" "$layer" "$layer_size" >"$t/manifest.json"
+manifest=$(blob "$t/manifest.json")
+printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"v1"}}]}' \
+	"$manifest" "$(stat -c %s "$t/manifest.json")" >"$layout/index.json"
+echo '{"imageLayoutVersion":"1.0.0"}' >"$layout/oci-layout"
+
+port=$((20000 + RANDOM % 20000))
+cat >"$t/registry.yml" <<YAML
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $t/registry
+http:
+  addr: 127.0.0.1:$port
+YAML
+docker-registry serve "$t/registry.yml" >"$t/registry.log" 2>&1 &
+registry_pid=$!
+bench_wait_for 20 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port"
+skopeo copy --quiet --dest-tls-verify=false "oci:$layout:v1" "docker://127.0.0.1:$port/bench/rootfs:v1" >&2
+ref=127.0.0.1:$port/bench/rootfs:v1
+
+bench_group image-pull "pull of the ${size_mb} MB rootfs as a one-layer gzip image from a loopback registry" \
+	"hs|hs-image pull (download + verify + extract)|env HS_ROOT=$t/hsroot $image pull --insecure $ref|rm -rf $t/hsroot" \
+	"peer|skopeo copy to dir (download only)|skopeo copy --quiet --src-tls-verify=false docker://$ref dir:$t/skopeo|rm -rf $t/skopeo"
+
+bench_emit ""
+bench_emit "| target | limit | ratio | |"
+bench_emit "| --- | --- | ---: | --- |"
+bench_target "$BENCH_RUN_NO" "hs-image import / tar -x" "hs-image import rootfs.tar" "tar -xf rootfs.tar" "<=" 1.3
+bench_target "$BENCH_RUN_NO" "hs-image import (gz) / tar -xz" "hs-image import rootfs.tar.gz" "tar -xzf rootfs.tar.gz" "<=" 1.3
+bench_target "$BENCH_RUN_NO" "hs-image pull / skopeo copy" "hs-image pull (download + verify + extract)" "skopeo copy to dir (download only)" "<=" 1.0
