@@ -718,3 +718,45 @@ fn console_hands_back_a_pty_of_the_containers_devpts_with_the_size() {
     assert_eq!(output, "/dev/pts/0\r\n33 77\r\n33 77\r\n");
     assert_fixture_unchanged();
 }
+
+#[test]
+fn a_host_mirror_from_hs_overlay_is_a_working_root_whose_writes_stay_in_the_upper() {
+    if !require_root() {
+        return;
+    }
+    let dir = hs_tests::tempdir_in_target("mirror");
+    let target = dir.path().join("target");
+    std::fs::create_dir(&target).unwrap();
+    let probe = unique("hs-unshare-probe");
+    let script = format!(
+        "cat /etc/debian_version; echo hi > /etc/{probe}; find /dev -type b | wc -l; test -e {} || echo host-hidden",
+        dir.path().display()
+    );
+    let mut cmd = unshare();
+    cmd.args(["--ns", "mnt,pid,uts,ipc", "--"])
+        .arg(bin("hs-overlay"))
+        .arg("host")
+        .arg("--upper")
+        .arg(dir.path().join("upper"))
+        .arg("--work")
+        .arg(dir.path().join("work"))
+        .arg("--target")
+        .arg(&target)
+        .arg("--hide")
+        .arg(dir.path())
+        .arg("--")
+        .arg(bin("hs-unshare"))
+        .arg("--root")
+        .arg(&target)
+        .args(["--", "/bin/sh", "-c", &script]);
+    let (code, out, err) = run(&mut cmd);
+    assert_eq!(code, 0, "{err}");
+    let debian = std::fs::read_to_string("/etc/debian_version").unwrap();
+    assert_eq!(out, format!("{debian}0\nhost-hidden\n"));
+    assert!(!Path::new("/etc").join(&probe).exists());
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("upper/etc").join(&probe)).unwrap(),
+        "hi\n"
+    );
+    assert_no_mounts_under(dir.path());
+}
