@@ -183,19 +183,3 @@ fn commit_onto_an_unknown_parent_is_refused() {
     assert_tool_error(&result, "hs-image", "no such image: nope");
     assert_store_empty(&env);
 }
-
-fn xattr_of(path: &Path, name: &str) -> Option<Vec<u8>> {
-    use std::os::unix::ffi::OsStrExt;
-    let path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
-    let name = std::ffi::CString::new(name).unwrap();
-    let mut buf = [0u8; 64];
-    let n = unsafe {
-        libc::lgetxattr(
-            path.as_ptr(),
-            name.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    (n >= 0).then(|| buf[..n as usize].to_vec())
-}

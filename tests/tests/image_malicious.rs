@@ -252,3 +252,24 @@ fn ownership_modes_and_mtimes_are_preserved() {
     assert_eq!(meta.mode() & 0o7777, 0o4751);
     assert_eq!(meta.mtime(), 1_234_567_890);
 }
+
+#[test]
+fn pax_xattrs_are_preserved_but_overlay_ones_dropped() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let env = Env::new();
+    let (dir, _) = canary();
+    let result = import_crafted(&env, dir.path(), |b| {
+        b.append_pax_extensions([
+            ("SCHILY.xattr.user.hs-test", &b"kept"[..]),
+            ("SCHILY.xattr.trusted.overlay.redirect", &b"/elsewhere"[..]),
+        ])
+        .unwrap();
+        raw_entry(b, EntryType::Regular, "tagged", "", b"data");
+    });
+    assert_eq!(result.0, 0, "{result:?}");
+    let file = PathBuf::from(lowerdirs(&env, "crafted")).join("tagged");
+    assert_eq!(xattr_of(&file, "user.hs-test"), Some(b"kept".to_vec()));
+    assert_eq!(xattr_of(&file, "trusted.overlay.redirect"), None);
+}
