@@ -25,6 +25,8 @@ pub enum Error {
     BadRoot(PathBuf, Errno),
     #[error("{0}")]
     Usage(&'static str),
+    #[error("{0}")]
+    BadConsoleSize(String),
     #[error("--root refused in the host's initial mount namespace (pivot_root would move the whole host): run it under --ns mnt")]
     InitialMountNamespace,
     #[error("--join {0}: no such process")]

@@ -42,6 +42,8 @@ pub struct Launch {
     pub user: Option<User>,
     /// Set up the console (with the `HS_CONSOLE_FD` socket) first.
     pub console: Option<i32>,
+    /// Its size, from `HS_CONSOLE_SIZE`.
+    pub console_size: Option<hs_common::console::WindowSize>,
     /// Bind the console onto /dev/console too (a new root, not a join).
     pub dev_console: bool,
 }
@@ -61,11 +63,7 @@ impl Launch {
 
     fn prepare(&self) -> Result<Vec<OsString>> {
         if let Some(socket) = self.console {
-            let size = hs_common::console::WindowSize::from_env().map_err(|e| Error::Sys {
-                what: e.to_string(),
-                errno: nix::errno::Errno::EINVAL,
-            })?;
-            crate::console::take_over(socket, size, self.dev_console)?;
+            crate::console::take_over(socket, self.console_size, self.dev_console)?;
         }
         if let Some(user) = self.user {
             switch_user(user)?;

@@ -140,6 +140,11 @@ impl Request {
                 clear_env: options.clear_env,
                 user: options.user.as_deref().map(User::parse).transpose()?,
                 console,
+                console_size: match console {
+                    Some(_) => hs_common::console::WindowSize::from_env()
+                        .map_err(|e| Error::BadConsoleSize(e.to_string()))?,
+                    None => None,
+                },
                 dev_console: options.root.is_some(),
             },
             info_fd: options.info_fd,

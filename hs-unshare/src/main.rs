@@ -106,9 +106,20 @@ fn main() {
     })
 }
 
-/// clap's message as one lowercase line, without its `error: ` prefix.
+/// clap's message as one line, without its `error: ` prefix: the lines
+/// before the usage (e.g. "…not provided:" and the missing `<PROG>...`)
+/// joined.
 fn clap_message(e: &clap::Error) -> String {
     let text = e.render().to_string();
-    let first = text.lines().next().unwrap_or("bad arguments");
-    first.strip_prefix("error: ").unwrap_or(first).to_string()
+    let message: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.is_empty() && !l.starts_with("Usage:"))
+        .collect();
+    let line = message.join(" ");
+    match line.strip_prefix("error: ") {
+        Some(rest) => rest.to_string(),
+        None if line.is_empty() => "bad arguments".to_string(),
+        None => line,
+    }
 }

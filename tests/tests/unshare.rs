@@ -760,3 +760,36 @@ fn a_host_mirror_from_hs_overlay_is_a_working_root_whose_writes_stay_in_the_uppe
     );
     assert_no_mounts_under(dir.path());
 }
+
+#[test]
+fn bad_arguments_are_one_error_line_and_125() {
+    let cases: [(&[&str], &str); 5] = [
+        (&["--bogus", "--", "true"], "--bogus"),
+        (&["--ns", "pid"], "<PROG>"),
+        (&["--ns", "mnt,user", "--", "true"], "mnt,user"),
+        (&["--root", "/", "--volume", "/tmp", "--", "true"], "/tmp"),
+        (
+            &["--ns", "mnt", "--hostname", "h", "--", "true"],
+            "--hostname",
+        ),
+    ];
+    for (args, needle) in cases {
+        let result = run(unshare().args(args));
+        assert_tool_error(&result, "hs-unshare", needle);
+    }
+}
+
+#[test]
+fn a_missing_ro_path_fails_with_its_path() {
+    if !require_root() {
+        return;
+    }
+    let root = rootfs_copy();
+    let result = run(&mut container(
+        root.path(),
+        &["--ro", "/hs-not-there"],
+        "echo ran",
+    ));
+    assert_tool_error(&result, "hs-unshare", "/hs-not-there");
+    assert_fixture_unchanged();
+}
