@@ -19,6 +19,26 @@ pub fn export(store: &Store, reference: &str, out: impl Write) -> Result<()> {
     Ok(())
 }
 
+/// Exports to `output` (`-` = stdout) through a temp file renamed into
+/// place, so a failed export leaves no partial archive behind.
+pub fn export_to(store: &Store, reference: &str, output: &Path) -> Result<()> {
+    if output == Path::new("-") {
+        let stdout = std::io::stdout().lock();
+        return export(store, reference, std::io::BufWriter::new(stdout));
+    }
+    let mut tmp = output.as_os_str().to_owned();
+    tmp.push(format!(".tmp.{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let result = std::fs::File::create(&tmp)
+        .ctx("create", &tmp)
+        .and_then(|file| export(store, reference, std::io::BufWriter::new(file)))
+        .and_then(|()| std::fs::rename(&tmp, output).ctx("rename", output));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
 /// Writes the merged view of directory `rel` as seen through `layers`
 /// (top first; each has `rel` as a visible directory).
 fn merge<W: Write>(writer: &mut LayerWriter<W>, layers: &[PathBuf], rel: &Path) -> Result<()> {

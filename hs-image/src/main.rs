@@ -113,7 +113,7 @@ fn run(command: Command, store: &Store) -> Result<i32, Failure> {
             let id = hs_image::commit::commit(store, &upper, name.as_deref(), parent.as_deref())?;
             println!("{id}");
         }
-        Command::Export { image, output } => export(store, &image, &output)?,
+        Command::Export { image, output } => hs_image::export::export_to(store, &image, &output)?,
         Command::Ls => {
             for image in store.list()? {
                 print_json(&image)?;
@@ -135,33 +135,6 @@ fn run(command: Command, store: &Store) -> Result<i32, Failure> {
         }
     }
     Ok(0)
-}
-
-/// Exports to a temp file renamed into place, so a failed export leaves
-/// no partial archive behind.
-fn export(store: &Store, image: &str, output: &std::path::Path) -> Result<(), Failure> {
-    if output == std::path::Path::new("-") {
-        let stdout = std::io::stdout().lock();
-        return Ok(hs_image::export::export(
-            store,
-            image,
-            std::io::BufWriter::new(stdout),
-        )?);
-    }
-    let mut tmp = output.as_os_str().to_owned();
-    tmp.push(format!(".tmp.{}", std::process::id()));
-    let tmp = std::path::PathBuf::from(tmp);
-    let result = std::fs::File::create(&tmp)
-        .map_err(|e| Failure::tool(format!("create {}: {e}", tmp.display())))
-        .and_then(|file| {
-            hs_image::export::export(store, image, std::io::BufWriter::new(file))?;
-            std::fs::rename(&tmp, output)
-                .map_err(|e| Failure::tool(format!("rename {}: {e}", output.display())))
-        });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {

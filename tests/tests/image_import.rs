@@ -475,3 +475,16 @@ fn concurrent_imports_all_land() {
         0
     );
 }
+
+#[test]
+fn failed_export_leaves_no_file() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let env = Env::new();
+    let dir = hs_tests::tempdir_in_target("import");
+    let out = dir.path().join("never.tar");
+    let result = run(hs_image(&env).args(["export", "missing", "-o"]).arg(&out));
+    assert_tool_error(&result, "hs-image", "no such image: missing");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
