@@ -28,19 +28,7 @@ impl Record {
     /// monitor) is alive, not a zombie, and the recorded process; otherwise
     /// it exited, with its code unknown unless the monitor recorded it.
     pub fn live_status(&self) -> Status {
-        match self.state.status {
-            Status::Running if self.is_alive() => Status::Running,
-            Status::Running => Status::Exited,
-            other => other,
-        }
-    }
-
-    fn is_alive(&self) -> bool {
-        match (&self.state.init, &self.state.monitor) {
-            (Some(init), _) => init.is_alive(),
-            (None, Some(monitor)) => monitor.is_alive(),
-            (None, None) => false,
-        }
+        live_status(&self.state)
     }
 
     /// The JSON object `get` and `ls` print.
@@ -53,6 +41,21 @@ impl Record {
             config: &self.config,
             state: &self.state,
         }
+    }
+}
+
+/// The live status a state implies (see [`Record::live_status`]); also for
+/// a record whose config is unreadable but whose state is not.
+pub fn live_status(state: &State) -> Status {
+    let alive = match (&state.init, &state.monitor) {
+        (Some(init), _) => init.is_alive(),
+        (None, Some(monitor)) => monitor.is_alive(),
+        (None, None) => false,
+    };
+    match state.status {
+        Status::Running if alive => Status::Running,
+        Status::Running => Status::Exited,
+        other => other,
     }
 }
 

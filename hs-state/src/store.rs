@@ -89,7 +89,9 @@ impl Store {
         self.root.join("names")
     }
 
-    /// Takes the store's exclusive lock (blocking).
+    /// Takes the store's exclusive lock (blocking). `create`, `update` and
+    /// `remove` take it themselves: calling them while this process holds
+    /// a guard would wait forever (flock locks belong to the open file).
     pub fn lock(&self) -> Result<LockGuard> {
         mkdir_all(&self.root)?;
         let path = self.root.join("lock");
@@ -427,7 +429,13 @@ impl Store {
                 return Err(Error::Running { id: id.to_string() })
             }
             Ok(record) => Some(record.name),
-            Err(_) => None,
+            // A broken config does not make a live container removable.
+            Err(_) => match record::read_state(&dir) {
+                Ok(state) if record::live_status(&state) == crate::schema::Status::Running => {
+                    return Err(Error::Running { id: id.to_string() })
+                }
+                _ => None,
+            },
         };
         if let Some(mount) = mount_below(&dir) {
             return Err(Error::Mounted {
@@ -744,6 +752,20 @@ mod tests {
         std::fs::write(store.container_dir(&bad.id).join(CONFIG_FILE), b"\x00\xff").unwrap();
         store.remove(&bad.id).unwrap();
         assert!(store.names().join("junk").symlink_metadata().is_err());
+    }
+
+    #[test]
+    fn broken_config_of_a_running_container_is_not_removed() {
+        let (_tmp, store) = store();
+        let c = store.create(&config(1), None).unwrap();
+        running_as(
+            &store,
+            &c.id,
+            ProcessRef::of(std::process::id() as i32).unwrap(),
+        );
+        std::fs::write(store.container_dir(&c.id).join(CONFIG_FILE), b"{").unwrap();
+        assert!(matches!(store.remove(&c.id), Err(Error::Running { .. })));
+        assert!(store.container_dir(&c.id).is_dir());
     }
 
     #[test]
