@@ -793,3 +793,30 @@ fn a_missing_ro_path_fails_with_its_path() {
     assert_tool_error(&result, "hs-unshare", "/hs-not-there");
     assert_fixture_unchanged();
 }
+
+#[test]
+fn the_command_starts_with_no_signal_ignored_or_blocked() {
+    if !require_root() {
+        return;
+    }
+    for ns in ["pid", "uts"] {
+        let (code, out, err) = run(unshare().args([
+            "--ns",
+            ns,
+            "--",
+            "grep",
+            "-E",
+            "^Sig(Ign|Blk)",
+            "/proc/self/status",
+        ]));
+        assert_eq!(code, 0, "{err}");
+        let mask = |name: &str| {
+            let line = out.lines().find(|l| l.starts_with(name)).unwrap();
+            u64::from_str_radix(line.split_whitespace().last().unwrap(), 16).unwrap()
+        };
+        assert_eq!(mask("SigBlk:"), 0, "--ns {ns}: {out}");
+        // Standard signals only: glibc's posix_spawn (how the test starts
+        // hs-unshare) ignores its internal real-time signals 32 and 33.
+        assert_eq!(mask("SigIgn:") & 0x7fff_ffff, 0, "--ns {ns}: {out}");
+    }
+}
