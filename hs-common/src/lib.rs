@@ -2,6 +2,7 @@
 //! "The chain protocol"), implemented once.
 
 pub mod atomic;
+pub mod cli;
 pub mod console;
 pub mod exec;
 pub mod exit;

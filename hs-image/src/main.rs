@@ -2,6 +2,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+
 use hs_common::Failure;
 use hs_image::Store;
 
@@ -76,7 +77,7 @@ enum Command {
 
 fn main() {
     hs_common::run_main("hs-image", || {
-        let cli = Cli::parse();
+        let cli: Cli = hs_common::cli::parse("hs-image")?;
         let store = Store::from_env()?;
         run(cli.command, &store)
     })

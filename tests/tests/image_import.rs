@@ -488,3 +488,10 @@ fn failed_export_leaves_no_file() {
     assert_tool_error(&result, "hs-image", "no such image: missing");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn usage_error_is_one_line_and_125() {
+    let env = Env::new();
+    let result = run(hs_image(&env).arg("import"));
+    assert_tool_error(&result, "hs-image", "<FILE>");
+}
