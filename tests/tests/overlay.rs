@@ -504,6 +504,33 @@ fn diff_matches_the_expected_changes_for_a_scripted_session() {
 }
 
 #[test]
+fn diff_without_lowers_uses_the_kernels_copy_up_marks() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let scratch = Scratch::new("ov-diffguess");
+    let (top, _) = two_layers(&scratch);
+    run_ok(&mut sh_in_ns(
+        r#""$OV" mount --lower "$1" --upper "$2" --work "$3" --target "$4" -- sh -c 'echo more >> "${1:?}/file"; echo new > "${1:?}/new"' sh "$4""#,
+        &[
+            &top,
+            &scratch.path("u"),
+            &scratch.path("w"),
+            &scratch.target(),
+        ],
+    ));
+    let out = run_ok(
+        Command::new(bin("hs-overlay"))
+            .arg("diff")
+            .arg(scratch.path("u")),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "{\"kind\":\"C\",\"path\":\"/file\"}\n{\"kind\":\"A\",\"path\":\"/new\"}\n"
+    );
+}
+
+#[test]
 fn diff_host_maps_upper_subdirs_to_container_paths() {
     if !hs_tests::require_root() {
         return;
