@@ -127,12 +127,9 @@ fn init_reaps_an_orphaned_grandchild() {
     assert_fixture_unchanged();
 }
 
-#[test]
-fn sigterm_to_the_outer_process_reaches_a_command_that_traps_it() {
-    if !require_root() {
-        return;
-    }
-    let marker = unique("trap-term");
+/// `hs-unshare --ns pid` running a shell that traps TERM (exit 42), once
+/// it is ready; with its stdout to read the rest from.
+fn start_trapping(marker: &str) -> (Running, BufReader<std::process::ChildStdout>) {
     let script = format!(
         "trap 'echo got-term; exit 42' TERM; echo ready; while :; do sleep 0.05; done # {marker}"
     );
@@ -146,16 +143,70 @@ fn sigterm_to_the_outer_process_reaches_a_command_that_traps_it() {
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
     assert_eq!(line, "ready\n");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.0.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
+    (child, stdout)
+}
+
+fn signal(pid: i32, signal: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal).unwrap();
+}
+
+#[test]
+fn sigterm_to_the_outer_process_reaches_a_command_that_traps_it() {
+    if !require_root() {
+        return;
+    }
+    let marker = unique("trap-term");
+    let (mut child, mut stdout) = start_trapping(&marker);
+    signal(child.0.id() as i32, nix::sys::signal::Signal::SIGTERM);
     let status = child.0.wait().unwrap();
     let mut rest = String::new();
     stdout.read_to_string(&mut rest).unwrap();
     assert_eq!(rest, "got-term\n");
     assert_eq!(status.code(), Some(42));
+    assert_no_processes_with(&marker);
+}
+
+#[test]
+fn sigterm_to_the_init_reaches_a_command_that_traps_it() {
+    if !require_root() {
+        return;
+    }
+    // What `hs stop` does: it signals the init pid from the handshake.
+    let marker = unique("init-term");
+    let (mut child, mut stdout) = start_trapping(&marker);
+    let init = namespace_init_with(&marker).expect("the init runs");
+    signal(init, nix::sys::signal::Signal::SIGTERM);
+    let status = child.0.wait().unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "got-term\n");
+    assert_eq!(status.code(), Some(42));
+    assert_no_processes_with(&marker);
+}
+
+#[test]
+fn sigkill_to_the_init_ends_everything_with_137() {
+    if !require_root() {
+        return;
+    }
+    let marker = unique("init-kill");
+    let (mut child, _stdout) = start_trapping(&marker);
+    let init = namespace_init_with(&marker).expect("the init runs");
+    signal(init, nix::sys::signal::Signal::SIGKILL);
+    let status = child.0.wait().unwrap();
+    assert_eq!(status.code(), Some(137));
+    assert_no_processes_with(&marker);
+}
+
+#[test]
+fn sigkill_to_the_outer_process_takes_the_container_down() {
+    if !require_root() {
+        return;
+    }
+    let marker = unique("outer-kill");
+    let (mut child, _stdout) = start_trapping(&marker);
+    signal(child.0.id() as i32, nix::sys::signal::Signal::SIGKILL);
+    child.0.wait().unwrap();
     assert_no_processes_with(&marker);
 }
 
