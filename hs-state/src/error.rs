@@ -34,14 +34,14 @@ pub enum Error {
     #[error("cannot remove container {id}: {mount} is mounted below it")]
     Mounted { id: String, mount: String },
 
-    #[error("{what} {}: {source}", path.display())]
+    #[error("{what} {}: {}", path.display(), reason(source))]
     Io {
         what: &'static str,
         path: PathBuf,
         source: std::io::Error,
     },
 
-    #[error("generate a container id: {0}")]
+    #[error("generate a container id: {}", reason(.0))]
     Random(std::io::Error),
 }
 
@@ -56,6 +56,15 @@ impl Error {
     }
 }
 
+/// Why an I/O operation failed, the way every hs error line says it:
+/// lowercase, without Rust's `(os error N)` suffix.
+pub fn reason(err: &std::io::Error) -> String {
+    match err.raw_os_error() {
+        Some(errno) => nix::errno::Errno::from_raw(errno).desc().to_lowercase(),
+        None => err.to_string(),
+    }
+}
+
 /// Adds the step and path to a raw `io::Result`.
 pub(crate) trait IoContext<T> {
     fn ctx(self, what: &'static str, path: impl Into<PathBuf>) -> Result<T>;
@@ -64,5 +73,23 @@ pub(crate) trait IoContext<T> {
 impl<T> IoContext<T> for std::io::Result<T> {
     fn ctx(self, what: &'static str, path: impl Into<PathBuf>) -> Result<T> {
         self.map_err(|e| Error::io(what, path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_read_lowercase_without_the_errno_suffix() {
+        let err = Error::io(
+            "read",
+            "/x/state.json",
+            std::io::Error::from_raw_os_error(2),
+        );
+        assert_eq!(
+            err.to_string(),
+            "read /x/state.json: no such file or directory"
+        );
     }
 }

@@ -262,7 +262,13 @@ fn read_config(path: &std::path::Path) -> Result<Config, Failure> {
     } else {
         std::fs::read(path).map(|b| bytes = b)
     };
-    read.map_err(|e| Failure::tool(format!("read config {}: {e}", path.display())))?;
+    read.map_err(|e| {
+        Failure::tool(format!(
+            "read config {}: {}",
+            path.display(),
+            hs_state::error::reason(&e)
+        ))
+    })?;
     Config::from_document(&bytes)
         .map_err(|e| Failure::tool(format!("invalid config {}: {e}", path.display())))
 }
@@ -313,5 +319,8 @@ fn stdout_gone(e: std::io::Error) -> Result<(), Failure> {
     if e.kind() == std::io::ErrorKind::BrokenPipe {
         std::process::exit(0)
     }
-    Err(Failure::tool(format!("write stdout: {e}")))
+    Err(Failure::tool(format!(
+        "write stdout: {}",
+        hs_state::error::reason(&e)
+    )))
 }

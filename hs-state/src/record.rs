@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{reason, Error, IoContext, Result};
 use crate::schema::{Config, State, Status, SCHEMA_VERSION};
 
 pub const CONFIG_FILE: &str = "config.json";
@@ -139,7 +139,11 @@ impl Reader {
                     reference: id.to_string(),
                 });
             }
-            return Ok(Err(broken(id, dir, format!("read {CONFIG_FILE}: {e}"))));
+            return Ok(Err(broken(
+                id,
+                dir,
+                format!("read {CONFIG_FILE}: {}", reason(&e)),
+            )));
         }
         let stored: ConfigFileIn = match serde_json::from_slice(self.bytes()) {
             Ok(stored) => stored,
@@ -155,7 +159,7 @@ impl Reader {
         }
         let state = match self.load(id, STATE_FILE) {
             Ok(()) => parse_state(self.bytes()),
-            Err(e) => Err(format!("read {STATE_FILE}: {e}")),
+            Err(e) => Err(format!("read {STATE_FILE}: {}", reason(&e))),
         };
         match state {
             Ok(state) => Ok(Ok(Record {
@@ -219,8 +223,8 @@ impl Reader {
 /// Reads and checks `state.json` in `dir`; the error is the reason the
 /// record is broken.
 pub(crate) fn read_state(dir: &Path) -> std::result::Result<State, String> {
-    let bytes =
-        std::fs::read(dir.join(STATE_FILE)).map_err(|e| format!("read {STATE_FILE}: {e}"))?;
+    let bytes = std::fs::read(dir.join(STATE_FILE))
+        .map_err(|e| format!("read {STATE_FILE}: {}", reason(&e)))?;
     parse_state(&bytes)
 }
 
