@@ -111,7 +111,7 @@ populate "$BENCH_TMP/ls-big" "$ls_records"
 bench_log "state: ls"
 bench_group state-ls "hs-state ls --all over $ls_records records (target: <= 100 ms)" \
 	"hs|hs-state ls --all ($ls_records records)|$state --root $BENCH_TMP/ls-big ls --all" \
-	"floor|cat of the same $((ls_records * 2)) files|find $BENCH_TMP/ls-big/containers -name *.json -exec cat {} +"
+	"floor|cat of the same $((ls_records * 2)) files|find $BENCH_TMP/ls-big/containers -name '*.json' -exec cat {} +"
 
 if [[ -n $with_podman ]]; then
 	bench_log "state: populating $podman_records records and podman containers"
