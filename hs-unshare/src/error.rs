@@ -13,7 +13,7 @@ pub enum Error {
     BadNamespace(String),
     #[error("bad --volume {0:?}: expected SRC:DST[:ro] with an absolute DST")]
     BadVolume(String),
-    #[error("bad --user {0:?}: expected UID[:GID] (numbers)")]
+    #[error("bad --user {0:?}: expected USER[:GROUP] (names or numbers)")]
     BadUser(String),
     #[error("bad --env {0:?}: expected KEY=VALUE")]
     BadEnv(String),

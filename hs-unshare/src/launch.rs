@@ -3,33 +3,11 @@
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use hs_common::Failure;
 
 use crate::error::{sys, Error, Result};
-
-/// `--user UID[:GID]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct User {
-    pub uid: u32,
-    /// None: the user's group in the container's /etc/passwd, else 0.
-    pub gid: Option<u32>,
-}
-
-impl User {
-    pub fn parse(spec: &str) -> Result<Self> {
-        let bad = || Error::BadUser(spec.to_string());
-        let (uid, gid) = match spec.split_once(':') {
-            Some((uid, gid)) => (uid, Some(gid.parse().map_err(|_| bad())?)),
-            None => (spec, None),
-        };
-        Ok(Self {
-            uid: uid.parse().map_err(|_| bad())?,
-            gid,
-        })
-    }
-}
 
 /// How the command is started.
 #[derive(Debug, Clone, Default)]
@@ -39,7 +17,7 @@ pub struct Launch {
     /// `KEY=VALUE` pairs set on top of the environment.
     pub env: Vec<OsString>,
     pub clear_env: bool,
-    pub user: Option<User>,
+    pub user: Option<crate::user::User>,
     /// Set up the console (with the `HS_CONSOLE_FD` socket) first.
     pub console: Option<i32>,
     /// Its size, from `HS_CONSOLE_SIZE`.
@@ -75,8 +53,8 @@ impl Launch {
         if let Some(socket) = self.console {
             crate::console::take_over(socket, self.console_size, self.dev_console)?;
         }
-        if let Some(user) = self.user {
-            switch_user(user)?;
+        if let Some(user) = &self.user {
+            user.switch()?;
         }
         if let Some(dir) = &self.chdir {
             nix::unistd::chdir(dir).map_err(sys(format!("--chdir {}", dir.display())))?;
@@ -126,51 +104,9 @@ pub fn parse_env(entry: &str) -> Result<OsString> {
     }
 }
 
-/// Drops to `user`: supplementary groups first, then gid, then uid.
-fn switch_user(user: User) -> Result<()> {
-    let gid = user
-        .gid
-        .or_else(|| passwd_gid(Path::new("/etc/passwd"), user.uid))
-        .unwrap_or(0);
-    let gid = nix::unistd::Gid::from_raw(gid);
-    nix::unistd::setgroups(&[gid]).map_err(sys("setgroups"))?;
-    nix::unistd::setgid(gid).map_err(sys(format!("setgid {gid}")))?;
-    nix::unistd::setuid(nix::unistd::Uid::from_raw(user.uid))
-        .map_err(sys(format!("setuid {}", user.uid)))
-}
-
-/// The primary group of `uid` in a passwd file (the container's).
-pub fn passwd_gid(passwd: &Path, uid: u32) -> Option<u32> {
-    let text = std::fs::read_to_string(passwd).ok()?;
-    text.lines().find_map(|line| {
-        let fields: Vec<&str> = line.split(':').collect();
-        (fields.get(2)?.parse::<u32>().ok()? == uid).then(|| fields.get(3)?.parse().ok())?
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn user_parses_uid_and_optional_gid() {
-        assert_eq!(
-            User::parse("1000").unwrap(),
-            User {
-                uid: 1000,
-                gid: None
-            }
-        );
-        assert_eq!(
-            User::parse("1:2").unwrap(),
-            User {
-                uid: 1,
-                gid: Some(2)
-            }
-        );
-        assert!(User::parse("alice").is_err());
-        assert!(User::parse("1:").is_err());
-    }
 
     #[test]
     fn env_entries_need_a_key() {
@@ -192,18 +128,5 @@ mod tests {
         assert!(env.contains(&"PATH=/x".into()));
         assert_eq!(env.iter().filter(|e| key_of(e) == b"PATH").count(), 1);
         assert!(!env.iter().any(|e| key_of(e) == b"HOME"));
-    }
-
-    #[test]
-    fn primary_group_comes_from_passwd() {
-        let dir = tempfile::tempdir().unwrap();
-        let passwd = dir.path().join("passwd");
-        std::fs::write(
-            &passwd,
-            "root:x:0:0::/root:/bin/sh\nu:x:1000:100::/home/u:/bin/sh\n",
-        )
-        .unwrap();
-        assert_eq!(passwd_gid(&passwd, 1000), Some(100));
-        assert_eq!(passwd_gid(&passwd, 5), None);
     }
 }

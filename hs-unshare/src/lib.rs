@@ -17,6 +17,7 @@ pub mod ns;
 pub mod plan;
 pub mod rootfs;
 pub mod supervise;
+pub mod user;
 pub mod walk;
 
 use std::ffi::OsString;
@@ -27,10 +28,11 @@ use hs_common::Failure;
 use nix::unistd::Pid;
 
 pub use error::{Error, Result};
-use launch::{Launch, User};
+use launch::Launch;
 use ns::{Kind, Namespaces};
 use plan::{RootSpec, Volume};
 use supervise::Blocked;
+use user::User;
 
 /// The options as given on the command line.
 #[derive(Debug, Clone, Default)]

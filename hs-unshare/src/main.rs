@@ -59,8 +59,9 @@ struct Cli {
     /// Start PROG with an empty environment (plus a default PATH and --env)
     #[arg(long)]
     clear_env: bool,
-    /// Run PROG as UID[:GID] (numbers)
-    #[arg(long, value_name = "UID[:GID]")]
+    /// Run PROG as USER[:GROUP]: numbers, or names from the container's
+    /// /etc/passwd and /etc/group
+    #[arg(long, value_name = "USER[:GROUP]")]
     user: Option<String>,
     /// Give PROG a terminal from the container's devpts; the master goes
     /// back over HS_CONSOLE_FD
