@@ -115,6 +115,14 @@ impl Store {
     pub fn create(&self, config: &Config, name: Option<&str>) -> Result<Created> {
         if let Some(name) = name {
             validate_name(name)?;
+            // Checked again under the lock; this spares a doomed create its
+            // writes and fsyncs.
+            if let Some(owner) = self.name_owner(name) {
+                return Err(Error::NameInUse {
+                    name: name.to_string(),
+                    id: owner,
+                });
+            }
         }
         let containers = self.containers();
         mkdir_all(&containers)?;
@@ -202,14 +210,14 @@ impl Store {
             match std::os::unix::fs::symlink(Path::new("../containers").join(id), &link) {
                 Ok(()) => return Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    match self.name_target(name) {
-                        Some(owner) if self.container_dir(&owner).exists() => {
+                    match self.name_owner(name) {
+                        Some(owner) => {
                             return Err(Error::NameInUse {
                                 name: name.to_string(),
                                 id: owner,
                             })
                         }
-                        _ => {
+                        None => {
                             let _ = std::fs::remove_file(&link);
                         }
                     }
@@ -221,6 +229,13 @@ impl Store {
             name: name.to_string(),
             id: self.name_target(name).unwrap_or_default(),
         })
+    }
+
+    /// The container that holds `name`: its link points at an existing
+    /// record directory.
+    fn name_owner(&self, name: &str) -> Option<String> {
+        self.name_target(name)
+            .filter(|id| is_full_id(id) && self.container_dir(id).is_dir())
     }
 
     /// Frees `name` if it is reserved for `id` (caller holds the lock).
@@ -246,10 +261,8 @@ impl Store {
             return Ok(reference.to_string());
         }
         if validate_name(reference).is_ok() {
-            if let Some(id) = self.name_target(reference) {
-                if is_full_id(&id) && self.container_dir(&id).is_dir() {
-                    return Ok(id);
-                }
+            if let Some(id) = self.name_owner(reference) {
+                return Ok(id);
             }
         }
         if !is_hex(reference) {
