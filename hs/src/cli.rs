@@ -110,7 +110,7 @@ pub struct RunArgs {
     /// Container host name (default: the short id)
     #[arg(short = 'h', long)]
     pub hostname: Option<String>,
-    /// User to run as inside the container (UID[:GID])
+    /// User to run as inside the container (USER[:GROUP], names or numbers)
     #[arg(short, long)]
     pub user: Option<String>,
     /// Memory limit (e.g. 200M)
@@ -249,7 +249,7 @@ pub struct ExecArgs {
     /// Working directory inside the container
     #[arg(short, long, value_name = "DIR")]
     pub workdir: Option<String>,
-    /// User to run as (UID[:GID])
+    /// User to run as (USER[:GROUP], names or numbers)
     #[arg(short, long)]
     pub user: Option<String>,
     pub container: String,

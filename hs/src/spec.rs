@@ -287,12 +287,17 @@ fn check_hostname(host: &str) -> Result<()> {
     }
 }
 
-/// `UID[:GID]`, numeric: hs-unshare does not read the container's passwd.
+/// `USER[:GROUP]`, numbers or names (hs-unshare resolves names in the
+/// container's own /etc/passwd and /etc/group).
 pub fn check_user(user: &str) -> Result<()> {
-    let numeric = |s: &str| !s.is_empty() && s.parse::<u32>().is_ok();
+    let part_ok = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '$'))
+    };
     let ok = match user.split_once(':') {
-        Some((uid, gid)) => numeric(uid) && numeric(gid),
-        None => numeric(user),
+        Some((u, g)) => part_ok(u) && part_ok(g),
+        None => part_ok(user),
     };
     if ok {
         Ok(())
@@ -300,7 +305,7 @@ pub fn check_user(user: &str) -> Result<()> {
         Err(HsError::BadValue {
             flag: "--user",
             value: user.to_string(),
-            why: "expected UID[:GID] as numbers".into(),
+            why: "expected USER[:GROUP], as names or numbers".into(),
         })
     }
 }
@@ -556,11 +561,12 @@ mod tests {
     }
 
     #[test]
-    fn numeric_user_only() {
+    fn user_is_names_or_numbers() {
         assert!(check_user("1000:1000").is_ok());
-        assert!(check_user("65534").is_ok());
-        assert!(check_user("bob").is_err());
+        assert!(check_user("nobody").is_ok());
         assert!(check_user("1:").is_err());
+        assert!(check_user("a b").is_err());
+        assert!(check_user("../x").is_err());
     }
 
     #[test]

@@ -114,3 +114,16 @@ fn host_mirror_shows_host_in_the_image_column() {
     world.ok(&["rm", "-f", &id]);
     hs_tests::assert_no_mounts_under(world.env.root());
 }
+
+#[test]
+fn plain_hs_run_on_a_terminal_is_a_login_shell_that_exit_stops() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let argv = vec![hs_bin(), "run".into(), "--name".into(), "shell".into()];
+    let out = pty_session(&world, &argv, "#", "echo in-$((40+2)); exit 3\n", None);
+    assert!(out.contains("in-42"), "{out}");
+    assert!(out.contains("exit=3"), "{out}");
+    assert!(world.wait_state("shell", "exited"));
+}
