@@ -188,7 +188,14 @@ fn main() {
                 let (out, err) = (std::io::stdout(), std::io::stderr());
                 hs_pty::logs::logs(&opts, out.lock(), err.lock()).map(|()| 0)
             }
-            Command::Run(args) => hs_pty::run::run(args.terminal.terminal(false), &args.program),
+            Command::Run(args) => {
+                // Without a PTY there is nothing to relay: PROG gets our stdio.
+                let terminal = match args.terminal.tty {
+                    true => args.terminal.terminal(false),
+                    false => Terminal::Inherit,
+                };
+                hs_pty::run::run(terminal, &args.program)
+            }
         }
     })
 }

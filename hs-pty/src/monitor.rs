@@ -498,7 +498,24 @@ impl Monitor {
         }
     }
 
+    /// Clients first: they work on their copy (on another CPU) while the
+    /// log is written.
     fn output(&mut self, stream: Stream, data: &[u8]) {
+        if self.local.is_some() {
+            let fd = if stream == Stream::Stderr { 2 } else { 1 };
+            let _ = fdio::write_all(fd, data);
+        }
+        if !self.clients.is_empty() {
+            let message = match stream {
+                Stream::Stdout => ServerMsg::Stdout(data),
+                Stream::Stderr => ServerMsg::Stderr(data),
+            };
+            message.encode_into(&mut self.packet);
+            for client in &mut self.clients {
+                client.send(&self.packet);
+            }
+        }
+        self.ring.push(data);
         if let Some(log) = &mut self.log {
             if let Err(e) = log.write(stream, data) {
                 if !self.log_failed {
@@ -506,22 +523,6 @@ impl Monitor {
                     self.log_failed = true;
                 }
             }
-        }
-        self.ring.push(data);
-        if self.local.is_some() {
-            let fd = if stream == Stream::Stderr { 2 } else { 1 };
-            let _ = fdio::write_all(fd, data);
-        }
-        if self.clients.is_empty() {
-            return;
-        }
-        let message = match stream {
-            Stream::Stdout => ServerMsg::Stdout(data),
-            Stream::Stderr => ServerMsg::Stderr(data),
-        };
-        message.encode_into(&mut self.packet);
-        for client in &mut self.clients {
-            client.send(&self.packet);
         }
     }
 

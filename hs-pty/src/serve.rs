@@ -136,6 +136,7 @@ pub fn serve(mut opts: ServeOptions) -> Result<i32, Failure> {
     opts.socket = absolute(&opts.socket)?;
     opts.log = opts.log.as_deref().map(absolute).transpose()?;
     opts.exit_file = opts.exit_file.as_deref().map(absolute).transpose()?;
+    check_late_inputs(&opts)?;
 
     let steps = plan(&opts);
     for step in &steps {
@@ -175,6 +176,30 @@ pub fn serve(mut opts: ServeOptions) -> Result<i32, Failure> {
         }
     }
     Ok(code)
+}
+
+/// What is only used once PROG exited is checked now: bad input must fail
+/// before anything runs, not silently at the end.
+fn check_late_inputs(opts: &ServeOptions) -> Result<(), Failure> {
+    if let Some(exit_file) = &opts.exit_file {
+        let dir = exit_file.parent().unwrap_or(Path::new("/"));
+        if !dir.is_dir() {
+            return Err(Failure::tool(format!(
+                "--exit-file {}: {} is not a directory",
+                exit_file.display(),
+                dir.display()
+            )));
+        }
+    }
+    if let Some(program) = opts.on_exit.first() {
+        if hs_common::exec::which(program).is_none() {
+            return Err(Failure::tool(format!(
+                "--on-exit {}: no such program",
+                program.to_string_lossy()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, Failure> {

@@ -530,6 +530,24 @@ fn bad_arguments_fail_with_125_and_create_nothing() {
             .args(["--", "true"]),
     );
     hs_tests::assert_tool_error(&result, "hs-pty", "missing-dir");
+    let result = hs_tests::run(
+        Command::new(bin("hs-pty"))
+            .arg("serve")
+            .arg("--socket")
+            .arg(dir.path().join("s"))
+            .arg("--exit-file")
+            .arg(dir.path().join("missing-dir/exit.json"))
+            .args(["--", "true"]),
+    );
+    hs_tests::assert_tool_error(&result, "hs-pty", "--exit-file");
+    let result = hs_tests::run(
+        Command::new(bin("hs-pty"))
+            .arg("serve")
+            .arg("--socket")
+            .arg(dir.path().join("s"))
+            .args(["--on-exit", "no-such-cleanup-program", "--", "true"]),
+    );
+    hs_tests::assert_tool_error(&result, "hs-pty", "--on-exit");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
@@ -834,4 +852,15 @@ fn run_with_console_relays_to_the_containers_own_pts() {
     assert!(!term.raw());
     hs_tests::assert_no_processes_with(&marker);
     hs_tests::assert_no_mounts_under(rootfs.path());
+}
+
+#[test]
+fn run_without_tty_gives_the_program_our_stdio_and_its_exit_code() {
+    let out = Command::new(bin("hs-pty"))
+        .args(["run", "--", "sh", "-c", "echo out; echo err >&2; exit 2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.stdout, b"out\n");
+    assert_eq!(out.stderr, b"err\n");
 }
