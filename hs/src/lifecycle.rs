@@ -234,8 +234,18 @@ pub fn remove(store: &Store, record: &Record, force: bool, tools: &Tools) -> Res
         kill_all(record, tools)?;
         finish(store, record);
     }
-    // A monitor killed -9 never ran its cleanup: do its part here.
-    remove_cgroups(record, tools);
+    // A monitor killed -9 never ran its cleanup: do its part here (no
+    // process to spawn when the cleanup did remove them).
+    let fresh = store.get(&record.id).unwrap_or_else(|_| record.clone());
+    if fresh.state.cgroups.is_empty()
+        || fresh
+            .state
+            .cgroups
+            .values()
+            .any(|dir| std::path::Path::new(dir).exists())
+    {
+        remove_cgroups(&fresh, tools);
+    }
     if let Some(mount) = mounts_below(&record.dir).into_iter().next() {
         return Err(HsError::MountedInside {
             id: record.id.clone(),

@@ -486,3 +486,22 @@ fn commit_makes_an_image_with_the_containers_changes() {
     let out = world.ok(&["run", "--rm", "derived:v1", "cat", "/new.txt"]);
     assert_eq!(out, "committed\n");
 }
+
+#[test]
+fn detach_keys_leave_the_container_running() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let id = world.detach(&["-it", &rootfs(), "sh"]);
+    let argv = vec![
+        hs_bin(),
+        "attach".into(),
+        "--detach-keys".into(),
+        "ctrl-x".into(),
+        id.clone(),
+    ];
+    let out = pty_session(&world, &argv, "#", "\x18", None);
+    assert!(out.contains("exit=0"), "{out}");
+    assert_eq!(world.state(&id), "running");
+}
