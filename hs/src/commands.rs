@@ -52,7 +52,20 @@ pub fn dispatch(cli: Cli) -> Outcome {
     }
 }
 
+/// The store at `$HS_ROOT` (default /var/lib/hs). A relative `HS_ROOT` is
+/// made absolute here, in the environment too: the monitor runs in `/` and
+/// hands that environment to `hs cleanup`.
 pub fn store() -> Result<Store> {
+    if let Some(root) = std::env::var_os("HS_ROOT").filter(|r| !r.is_empty()) {
+        let root = std::path::PathBuf::from(root);
+        if root.is_relative() {
+            let cwd = std::env::current_dir()
+                .map_err(|e| HsError::io("finding the current directory", e))?;
+            let absolute = cwd.join(root);
+            std::env::set_var("HS_ROOT", &absolute);
+            return Store::open(&absolute).map_err(|e| HsError::State(e.to_string()));
+        }
+    }
     Store::from_env().map_err(|e| HsError::State(e.to_string()))
 }
 
