@@ -275,3 +275,53 @@ fn killing_the_monitor_does_not_leave_a_running_status_after_the_init_dies() {
     world.ok(&["rm", &id]);
     assert!(world.containers().is_empty());
 }
+
+#[test]
+fn interactive_run_reads_piped_stdin() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let mut child = world
+        .hs()
+        .args([
+            "run",
+            "--rm",
+            "-i",
+            &rootfs(),
+            "sh",
+            "-c",
+            "read x; echo got-$x",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"piped\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "got-piped\n");
+}
+
+#[test]
+fn logs_timestamps_are_rfc3339_with_nanoseconds() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let id = world.detach(&[&rootfs(), "echo", "stamped"]);
+    assert_eq!(world.ok(&["wait", &id]), "0\n");
+    let out = world.ok(&["logs", "-t", &id]);
+    let (stamp, text) = out.trim_end().split_once(' ').unwrap();
+    assert_eq!(text, "stamped");
+    let fraction = stamp.split('.').nth(1).unwrap_or("");
+    assert_eq!(fraction.trim_end_matches('Z').len(), 9, "{stamp}");
+    assert!(chrono_like(stamp), "{stamp}");
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`.
+fn chrono_like(stamp: &str) -> bool {
+    let b = stamp.as_bytes();
+    b.len() == 30 && b[4] == b'-' && b[10] == b'T' && b[19] == b'.' && b[29] == b'Z'
+}
