@@ -219,10 +219,6 @@ impl Monitor {
         fds
     }
 
-    pub fn pid(&self) -> Pid {
-        self.pid
-    }
-
     /// Runs until the program exited and its output is drained; returns
     /// its wait status.
     pub fn run(&mut self) -> WaitStatus {

@@ -45,6 +45,7 @@ pub struct ServeOptions {
 pub enum Step {
     Listen(PathBuf),
     OpenLog(PathBuf),
+    RemoveStaleExitFile(PathBuf),
     Detach,
     Spawn {
         terminal: Terminal,
@@ -67,6 +68,7 @@ impl std::fmt::Display for Step {
         match self {
             Step::Listen(p) => write!(f, "listen on {}", p.display()),
             Step::OpenLog(p) => write!(f, "append output to {}", p.display()),
+            Step::RemoveStaleExitFile(p) => write!(f, "remove an earlier run's {}", p.display()),
             Step::Detach => f.write_str("detach (double fork, setsid, stdio to /dev/null)"),
             Step::Spawn { terminal, program } => {
                 write!(
@@ -86,6 +88,8 @@ impl std::fmt::Display for Step {
 pub fn plan(opts: &ServeOptions) -> Vec<Step> {
     let mut steps = vec![Step::Listen(opts.socket.clone())];
     steps.extend(opts.log.clone().map(Step::OpenLog));
+    // An exit file means "this run ended" (logs --follow stops on it).
+    steps.extend(opts.exit_file.clone().map(Step::RemoveStaleExitFile));
     if opts.detach {
         steps.push(Step::Detach);
     }
@@ -216,6 +220,15 @@ fn run_step(
     match step {
         Step::Listen(path) => ctx.listener = Some(socket::listen(path)?),
         Step::OpenLog(path) => ctx.log = Some(LogWriter::open(path)?),
+        Step::RemoveStaleExitFile(path) => match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Failure::tool(format!(
+                    "removing the old exit file {}: {e}",
+                    path.display()
+                )))
+            }
+            _ => {}
+        },
         Step::Detach => ctx.report = Some(daemonize()?),
         Step::Spawn { terminal, program } => {
             let signals = ctx
@@ -429,6 +442,7 @@ mod tests {
             vec![
                 Step::Listen("/run/c/attach.sock".into()),
                 Step::OpenLog("/run/c/log".into()),
+                Step::RemoveStaleExitFile("/run/c/exit.json".into()),
                 Step::Detach,
                 Step::Spawn {
                     terminal: Terminal::Console,

@@ -645,7 +645,16 @@ fn the_monitor_keeps_no_copy_of_fds_meant_for_later_chain_steps() {
         .arg("serve")
         .arg("--socket")
         .arg(dir.path().join("inner.sock"))
-        .args(["--info-fd", "4", "--", "sh", "-c", "sleep 100", &marker]);
+        .args([
+            "--stdin",
+            "--info-fd",
+            "4",
+            "--",
+            "sh",
+            "-c",
+            "read x",
+            &marker,
+        ]);
     pass_fd(&mut cmd, write_fd, 4);
     let _guard = Served {
         dir,
@@ -863,4 +872,18 @@ fn run_without_tty_gives_the_program_our_stdio_and_its_exit_code() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(out.stdout, b"out\n");
     assert_eq!(out.stderr, b"err\n");
+}
+
+#[test]
+fn a_new_run_removes_the_exit_file_of_the_last_one() {
+    let dir = tempdir_in_target("pty-rerun");
+    let exit_path = dir.path().join("exit.json");
+    std::fs::write(
+        &exit_path,
+        r#"{"exit_code":1,"signal":null,"finished":"2026-01-01T00:00:00Z"}"#,
+    )
+    .unwrap();
+    let (code, _served, stderr) = try_serve_at(&exit_path, &["--stdin"], &["sh", "-c", "read x"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!exit_path.exists(), "the old exit file is still there");
 }
