@@ -702,3 +702,25 @@ fn rm_deletes_a_broken_record_and_frees_its_name() {
     assert!(!container_dir(&env, &id).exists());
     create(&env, Some("wreck"));
 }
+
+#[test]
+fn a_hundred_parallel_creates_without_names_get_distinct_generated_names() {
+    let env = Env::new();
+    let children: Vec<Child> = (0..100).map(|_| spawn_create(&env, None)).collect();
+    let mut names = std::collections::BTreeSet::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        names.insert(v["name"].as_str().unwrap().to_string());
+    }
+    assert_eq!(names.len(), 100);
+    assert_eq!(
+        std::fs::read_dir(env.root().join("names")).unwrap().count(),
+        100
+    );
+}
