@@ -887,3 +887,17 @@ fn a_new_run_removes_the_exit_file_of_the_last_one() {
     assert_eq!(code, 0, "{stderr}");
     assert!(!exit_path.exists(), "the old exit file is still there");
 }
+
+#[test]
+fn a_killed_monitor_hangs_up_the_program_and_writes_no_exit_file() {
+    let served = serve_sh(&["--tty"], "echo up; while :; do sleep 0.1; done");
+    assert!(wait_until(WAIT, || served.logs(&[]).0.contains("up")));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(served.monitor_pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    // The closed PTY sends SIGHUP to the program's session.
+    hs_tests::assert_no_processes_with(&served.marker);
+    assert!(!served.exit_file().exists());
+}
