@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# bench/profile.sh — where the time of `hs run --rm ROOTFS true` goes.
+#
+# Runs `hs run --rm` N times under a light strace (seccomp-bpf filtered:
+# only execve, exit, fsync, rename, rmdir and sleeps stop the tracee) and
+# cuts each run at the chain's landmarks: every tool's execve, the user
+# program's exit, the exit file's rename, the on-exit `hs cleanup`, the
+# front-end's exit. Prints the median of every phase as markdown, with the
+# counts of fsyncs, sleeps and execs, and `perf stat`'s CPU time next to the
+# wall time (a run that is mostly waiting has a low CPU share).
+#
+# Run by bench/run (inside its private namespace, with HS_BENCH_* set), or
+# by hand as root: bench/profile.sh [--runs N] [--host] [--out FILE].
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+source "${HS_BENCH_LIB:-$here/lib.sh}"
+
+RUNS=10 HOST=0 OUT=
+ARGS=("$@")
+while (($#)); do
+	case $1 in
+	--runs) RUNS=$2; shift ;;
+	--host) HOST=1 ;;
+	--out) OUT=$2; shift ;;
+	-h | --help) echo "usage: bench/profile.sh [--runs N] [--host] [--out FILE]"; exit 0 ;;
+	*) echo "profile.sh: error: unknown option: $1" >&2; exit 125 ;;
+	esac
+	shift
+done
+((EUID == 0)) || { echo "profile.sh: error: needs root" >&2; exit 125; }
+bin=${HS_BENCH_BIN:-${CARGO_TARGET_DIR:-$here/../target}/release}
+[[ -x $bin/hs ]] || { echo "profile.sh: error: $bin/hs is not built" >&2; exit 125; }
+command -v strace >/dev/null || { echo "profile.sh: error: strace is not installed" >&2; exit 125; }
+
+# By hand: the same private namespace as bench/run (see bench/README.md).
+if [[ -z ${HS_BENCH_TMP:-} && -z ${PROFILE_IN_NS:-} ]]; then
+	exec unshare --mount --propagation private env PROFILE_IN_NS=1 "$0" "${ARGS[@]}"
+fi
+if [[ -n ${PROFILE_IN_NS:-} && $(stat -f -c %T /sys/fs/cgroup/unified 2>/dev/null) == cgroup2fs ]]; then
+	umount /sys/fs/cgroup/unified
+	mount -t tmpfs -o size=1m,mode=755 hs-profile-no-unified /sys/fs/cgroup/unified
+fi
+
+tmp=$(mktemp -d "${HS_BENCH_TMP:-/tmp}/hs-profile.XXXXXX")
+export HS_ROOT=$tmp/hsroot HS_CGROUP_PARENT=/hs-profile-$$ PATH=$bin:$PATH
+cleanup() {
+	find /sys/fs/cgroup -mindepth 2 -maxdepth 2 -type d -name "${HS_CGROUP_PARENT#/}" -exec rmdir {} + 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+if [[ -n ${HS_BENCH_ROOTFS:-} ]]; then
+	rootfs=$HS_BENCH_ROOTFS
+else
+	rootfs=$tmp/rootfs
+	bench_busybox_rootfs "$rootfs"
+fi
+if ((HOST)); then
+	what="hs run --rm true (host mirror)"
+	cmd=("$bin/hs" run --rm /bin/true)
+else
+	what="hs run --rm ROOTFS true"
+	cmd=("$bin/hs" run --rm "$rootfs" /bin/true)
+fi
+
+# One warm-up, then N traced runs, each cut into phases by awk.
+"${cmd[@]}" >/dev/null
+phases=$tmp/phases.tsv
+: >"$phases"
+for ((i = 1; i <= RUNS; i++)); do
+	strace -f --seccomp-bpf -ttt -o "$tmp/trace" \
+		-e trace=execve,exit_group,fsync,fdatasync,rename,renameat,renameat2,rmdir,clock_nanosleep,nanosleep \
+		"${cmd[@]}" >/dev/null
+	awk -v bin="$bin/" '
+	function mark(name, t) { if (!(name in M)) { M[name] = t } }
+	{ pid = $1; t = $2 * 1000 }
+	NR == 1 { M["start"] = t; top = pid }
+	/ execve\("/ && / = 0$/ || / execve\("/ && !/ = -1 / {
+		split($0, q, "\""); path = q[2]
+		if (index(path, bin) == 1) {
+			name = substr(path, length(bin) + 1); n[name]++
+			execs++
+			if (name == "hs-pty") mark("pty", t)
+			else if (name == "hs-cgroup" && n[name] == 1) mark("cgroup", t)
+			else if (name == "hs-unshare" && n[name] == 1) mark("ns", t)
+			else if (name == "hs-overlay") mark("overlay", t)
+			else if (name == "hs-unshare" && n[name] == 2) mark("root", t)
+			else if (name == "hs" && n[name] == 2) { mark("cleanup", t); cleanup_pid = pid }
+		} else if (("root" in M) && !("prog" in M)) { mark("prog", t); prog_pid = pid; execs++ }
+		else execs++
+	}
+	/ fsync\(| fdatasync\(/ { fsyncs++ }
+	/ (clock_)?nanosleep\(/ { sleeps++ }
+	/ rmdir\(/ { rmdirs++ }
+	/ rename(at2?)?\(/ && /\/exit\.json"/ { mark("exitfile", t) }
+	/\+\+\+ exited/ {
+		if (pid == prog_pid) mark("progexit", t)
+		if (pid == cleanup_pid) mark("cleanupexit", t)
+		if (pid == top) mark("end", t)
+	}
+	END {
+		split("start pty cgroup ns overlay root prog progexit exitfile cleanup cleanupexit end", order, " ")
+		split("hs: create the record, spawn the monitor|hs-pty serve: fork the monitor, exec the chain|hs-cgroup exec: create the cgroups, move in|hs-unshare --ns: namespaces, fork init|hs-overlay: mount the rootfs overlay|hs-unshare --root: /proc /sys /dev /tmp, pivot_root|the program itself|program exit → exit file written|exit file → on-exit `hs cleanup` exec|hs cleanup: record the exit, remove the cgroups|cleanup done → hs run exits", label, "|")
+		for (i = 1; i < 12; i++) {
+			a = order[i]; b = order[i + 1]
+			if ((a in M) && (b in M)) printf "%02d %s\t%.3f\n", i, label[i], M[b] - M[a]
+			else printf "%02d %s\t-\n", i, label[i]
+		}
+		if (("start" in M) && ("end" in M)) printf "99 total (traced)\t%.3f\n", M["end"] - M["start"]
+		printf "c1 execs\t%d\nc2 fsyncs\t%d\nc3 sleeps (clock_nanosleep)\t%d\nc4 rmdirs\t%d\n", execs, fsyncs, sleeps, rmdirs
+	}' "$tmp/trace" >>"$phases"
+done
+
+# CPU time vs wall time, untraced.
+perf_line=
+if command -v perf >/dev/null && perf stat -x, -e task-clock true >/dev/null 2>&1; then
+	cpu_ms=()
+	wall_ms=()
+	for ((i = 1; i <= RUNS; i++)); do
+		out=$(perf stat -x, -e task-clock -- "${cmd[@]}" 2>&1 >/dev/null | awk -F, '/task-clock/ { print $1 }')
+		cpu_ms+=("$out")
+	done
+	start=$(date +%s%N)
+	for ((i = 1; i <= RUNS; i++)); do "${cmd[@]}" >/dev/null; done
+	wall=$((($(date +%s%N) - start) / RUNS / 1000))
+	cpu=$(printf '%s\n' "${cpu_ms[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+	perf_line="untraced: $(awk -v w="$wall" 'BEGIN { printf "%.1f", w / 1000 }') ms wall per run (mean of $RUNS), $(awk -v c="$cpu" 'BEGIN { printf "%.1f", c }') ms CPU (perf stat task-clock, median, all processes)"
+fi
+
+[[ -n $OUT ]] && export BENCH_OUT=$OUT
+bench_emit ""
+bench_emit "### Where the time goes: \`$what\`, median of $RUNS runs under strace"
+bench_emit ""
+bench_emit "| phase | median ms | min ms | max ms |"
+bench_emit "| --- | ---: | ---: | ---: |"
+bench_emit "$(grep -v $'\t-$' "$phases" | sort -t$'\t' -k1,1 -k2,2g | awk -F'\t' '
+	function flush() {
+		if (key == "") return
+		if (n == 0) { printf "| %s | - | | |\n", substr(key, 4); return }
+		med = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+		fmt = (key ~ /^c/) ? "| %s | %d | %d | %d |\n" : "| %s | %.2f | %.2f | %.2f |\n"
+		printf fmt, substr(key, 4), med, v[1], v[n]
+	}
+	$1 != key { flush(); key = $1; n = 0 }
+	{ v[++n] = $2 + 0 }
+	END { flush() }')"
+[[ -n $perf_line ]] && { bench_emit ""; bench_emit "$perf_line"; }
+exit 0
