@@ -10,16 +10,15 @@ use hs_common::Failure;
 use hs_state::schema::Rootfs;
 use hs_state::{Record, Store};
 
+use crate::attach::{attach_to, foreground};
 use crate::chain::{self, Layout, Tools};
 use crate::cli::*;
-use crate::error::{HsError, Result};
+use crate::error::{HsError, Outcome, Result};
 use crate::launch::{self, StartError};
 use crate::lifecycle::{self, is_running};
 use crate::listing::{self, JsonRow, Row, Template};
 use crate::spec::{self, Context};
 use crate::{image, inspect, tools};
-
-type Outcome = std::result::Result<i32, Failure>;
 
 pub fn dispatch(cli: Cli) -> Outcome {
     match cli.command {
@@ -30,7 +29,7 @@ pub fn dispatch(cli: Cli) -> Outcome {
         Command::Stop(args) => stop(args),
         Command::Kill(args) => kill(args),
         Command::Wait(args) => wait(args),
-        Command::Exec(args) => exec(args),
+        Command::Exec(args) => crate::exec::exec(args),
         Command::Ps(args) => ps(args),
         Command::Rm(args) => rm(args),
         Command::Logs(args) => logs(args),
@@ -48,7 +47,7 @@ pub fn dispatch(cli: Cli) -> Outcome {
         Command::Export(args) => crate::images::export(args),
         Command::Completion(args) => completion(args),
         Command::Man(args) => man(args),
-        Command::Cleanup(args) => cleanup(args),
+        Command::Cleanup(args) => crate::cleanup::cleanup(args),
     }
 }
 
@@ -175,123 +174,6 @@ fn run(args: RunArgs) -> Outcome {
     outcome
 }
 
-/// How much past output a foreground run replays on attaching: what the
-/// program printed before the client connected (docker attaches first).
-const RUN_TAIL_BYTES: u32 = 1 << 20;
-
-/// A foreground run or `start -a`: with a terminal or stdin, the attach
-/// client; with neither, the log followed from `since` until the exit
-/// file appears (no race with a program that ends before a client could
-/// connect), with SIGINT/SIGTERM/SIGHUP/SIGQUIT forwarded to the init.
-fn foreground(
-    store: &Store,
-    record: &Record,
-    detach_keys: Option<&str>,
-    stdin: bool,
-    since: chrono::DateTime<chrono::Utc>,
-) -> Outcome {
-    if record.config.tty || stdin {
-        return attach_to(store, record, detach_keys, !stdin, RUN_TAIL_BYTES);
-    }
-    let fresh = store.get(&record.id).ok();
-    if let Some(init) = fresh.as_ref().and_then(|r| r.state.init) {
-        forward_signals(init.pid)?;
-    }
-    let layout = launch::layout(store, &record.id);
-    let options = hs_pty::logs::LogsOptions {
-        log: layout.log(),
-        follow: true,
-        exit_file: Some(layout.exit_file()),
-        tail: None,
-        timestamps: false,
-        since: Some(since),
-    };
-    hs_pty::logs::logs(&options, std::io::stdout(), std::io::stderr())?;
-    let code = hs_pty::exit_file::ExitFile::read(&layout.exit_file())
-        .map_err(Failure::tool)?
-        .exit_code;
-    if let Ok(fresh) = store.get(&record.id) {
-        lifecycle::finish(store, &fresh);
-    }
-    Ok(code)
-}
-
-/// Forwards the signals a user sends a foreground `hs run` to the
-/// container's init (docker's sig-proxy), from a thread that waits for them.
-fn forward_signals(init_pid: i32) -> std::result::Result<(), Failure> {
-    use nix::sys::signal::{SigSet, Signal};
-    let mut set = SigSet::empty();
-    for signal in [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-    ] {
-        set.add(signal);
-    }
-    set.thread_block()
-        .map_err(|e| Failure::tool(format!("blocking signals: {e}")))?;
-    std::thread::spawn(move || loop {
-        if let Ok(signal) = set.wait() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(init_pid), signal);
-        }
-    });
-    Ok(())
-}
-
-/// The attach client (hs-pty's, in-process) on the container's socket.
-/// When the container ended before the client could connect (a quick
-/// `echo`), its output is replayed from the log and its exit code returned,
-/// so a foreground run never loses output to that race.
-fn attach_to(
-    store: &Store,
-    record: &Record,
-    detach_keys: Option<&str>,
-    no_stdin: bool,
-    tail_bytes: u32,
-) -> Outcome {
-    let layout = launch::layout(store, &record.id);
-    let keys = detach_keys
-        .or(record.config.detach_keys.as_deref())
-        .unwrap_or(hs_pty::detach_keys::DEFAULT);
-    let options = hs_pty::attach::AttachOptions {
-        socket: layout.socket(),
-        detach_keys: hs_pty::detach_keys::parse(keys).map_err(Failure::tool)?,
-        no_stdin,
-        tail_bytes,
-    };
-    match hs_pty::attach::attach(options) {
-        Ok(code) => {
-            // The container ended (not a detach): return once its monitor
-            // has recorded the exit (and done --rm), like docker does.
-            if layout.exit_file().exists() {
-                if let Ok(fresh) = store.get(&record.id) {
-                    lifecycle::finish(store, &fresh);
-                }
-            }
-            Ok(code)
-        }
-        Err(failure) => {
-            let Ok(exit) = hs_pty::exit_file::ExitFile::read(&layout.exit_file()) else {
-                return Err(failure);
-            };
-            if layout.socket().exists() {
-                return Err(failure);
-            }
-            let options = hs_pty::logs::LogsOptions {
-                log: layout.log(),
-                follow: false,
-                exit_file: None,
-                tail: None,
-                timestamps: false,
-                since: None,
-            };
-            hs_pty::logs::logs(&options, std::io::stdout(), std::io::stderr())?;
-            Ok(exit.exit_code)
-        }
-    }
-}
-
 fn attach_cmd(args: AttachArgs) -> Outcome {
     let store = store()?;
     let record = resolve(&store, &args.container)?;
@@ -415,115 +297,6 @@ fn wait(args: ContainersArgs) -> Outcome {
         }
     }
     Ok(if failed { hs_common::EXIT_TOOL } else { 0 })
-}
-
-fn exec(args: ExecArgs) -> Outcome {
-    let store = store()?;
-    let record = resolve(&store, &args.container)?;
-    let init = match record.state.init {
-        Some(init) if is_running(&record) => init,
-        _ => return Err(HsError::NotRunning(args.container.clone()).into()),
-    };
-    if let Some(user) = &args.user {
-        spec::check_user(user)?;
-    }
-    if let Some(dir) = &args.workdir {
-        if !dir.starts_with('/') {
-            return Err(HsError::BadValue {
-                flag: "--workdir",
-                value: dir.clone(),
-                why: "it needs to be an absolute path".into(),
-            }
-            .into());
-        }
-    }
-    let tools = Tools::find()?;
-    let hostname = record
-        .config
-        .hostname
-        .clone()
-        .unwrap_or_else(|| chain::short_id(&record.id).to_string());
-    let mut env = chain::container_env(&record.config, &hostname);
-    for entry in &args.env {
-        let key = entry.split('=').next().unwrap_or_default();
-        if key.is_empty() {
-            return Err(HsError::BadEnv(entry.clone()).into());
-        }
-        let entry = if entry.contains('=') {
-            entry.clone()
-        } else {
-            match std::env::var(key) {
-                Ok(value) => format!("{key}={value}"),
-                Err(_) => continue,
-            }
-        };
-        env.retain(|e| e.split('=').next() != Some(key));
-        env.push(entry);
-    }
-    if args.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
-        env.push(format!(
-            "TERM={}",
-            std::env::var("TERM").unwrap_or_else(|_| "xterm".into())
-        ));
-    }
-    let mut argv: Vec<String> = Vec::new();
-    if args.tty && !args.detach {
-        argv.extend([
-            tools.pty.clone(),
-            "run".into(),
-            "--tty".into(),
-            "--console".into(),
-            "--".into(),
-        ]);
-    }
-    if !record.state.cgroups.is_empty() {
-        argv.extend([tools.cgroup.clone(), "exec".into()]);
-        argv.extend(tools::path_flags(record.state.cgroups.values()));
-        argv.push("--".into());
-    }
-    argv.extend([tools.unshare.clone(), "--join".into(), init.pid.to_string()]);
-    if let Some(dir) = args.workdir.as_ref().or(record.config.workdir.as_ref()) {
-        argv.extend(["--chdir".into(), dir.clone()]);
-    }
-    if let Some(user) = args.user.as_ref().or(record.config.user.as_ref()) {
-        argv.extend(["--user".into(), user.clone()]);
-    }
-    if args.tty && !args.detach {
-        argv.push("--console".into());
-    }
-    argv.extend(chain::env_flags(&env));
-    argv.push("--".into());
-    argv.extend(args.command.iter().cloned());
-    if args.detach {
-        return exec_detached(&argv);
-    }
-    if !args.interactive && !args.tty {
-        // docker exec without -i gives the command no input.
-        if let Ok(null) = std::fs::File::open("/dev/null") {
-            use std::os::fd::AsRawFd;
-            let _ = nix::unistd::dup2(null.as_raw_fd(), 0);
-        }
-    }
-    let argv: Vec<OsString> = argv.into_iter().map(OsString::from).collect();
-    Err(hs_common::exec::exec(&argv))
-}
-
-/// `exec -d`: the chain in its own session with no terminal; returns once
-/// it is spawned.
-fn exec_detached(argv: &[String]) -> Outcome {
-    use std::os::unix::process::CommandExt;
-    use std::process::Stdio;
-    let mut command = std::process::Command::new(&argv[0]);
-    command
-        .args(&argv[1..])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0);
-    command
-        .spawn()
-        .map_err(|e| HsError::io(format!("running {}", argv[0]), e))?;
-    Ok(0)
 }
 
 fn ps(args: PsArgs) -> Outcome {
@@ -773,46 +546,6 @@ fn man(args: ManArgs) -> Outcome {
             .map_err(|e| HsError::io(format!("rendering {name}.1"), e))?;
         std::fs::write(&path, bytes)
             .map_err(|e| HsError::io(format!("writing {}", path.display()), e))?;
-    }
-    Ok(0)
-}
-
-/// The monitor's on-exit step: record the exit, remove the cgroups, and
-/// the whole container when it was run with `--rm`.
-fn cleanup(args: ContainerArg) -> Outcome {
-    let store = store()?;
-    let id = match store.resolve(&args.container) {
-        Ok(id) => id,
-        // Removed already (`rm -f` won the race): nothing left to do.
-        Err(hs_state::Error::NotFound { .. }) => return Ok(0),
-        Err(e) => return Err(HsError::State(e.to_string()).into()),
-    };
-    let layout = launch::layout(&store, &id);
-    let exit = hs_pty::exit_file::ExitFile::read(&layout.exit_file()).ok();
-    let updated = store.update(&id, |state| {
-        state.status = hs_state::schema::Status::Exited;
-        if let Some(exit) = &exit {
-            state.exit_code = Some(exit.exit_code);
-        }
-        state.finished = Some(
-            exit.as_ref()
-                .map(|e| e.finished)
-                .unwrap_or_else(chrono::Utc::now),
-        );
-    });
-    if let Err(hs_state::Error::NotFound { .. }) = updated {
-        return Ok(0);
-    }
-    updated.map_err(|e| HsError::State(e.to_string()))?;
-    let record = match store.get(&id) {
-        Ok(record) => record,
-        Err(hs_state::Error::NotFound { .. }) => return Ok(0),
-        Err(e) => return Err(HsError::State(e.to_string()).into()),
-    };
-    let tools = Tools::find()?;
-    lifecycle::remove_cgroups(&record, &tools);
-    if record.config.auto_remove && !lifecycle::removal_claimed(&record.dir) {
-        lifecycle::remove(&store, &record, false, &tools)?;
     }
     Ok(0)
 }

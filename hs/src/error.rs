@@ -63,3 +63,7 @@ impl HsError {
 }
 
 pub type Result<T, E = HsError> = std::result::Result<T, E>;
+
+/// What a command returns to `main`: its exit code, or the failure
+/// `run_main` prints once.
+pub type Outcome = std::result::Result<i32, hs_common::Failure>;

@@ -9,11 +9,9 @@ use hs_state::schema::Rootfs;
 
 use crate::cli::*;
 use crate::commands::{resolve, store};
-use crate::error::HsError;
+use crate::error::{HsError, Outcome};
 use crate::image;
 use crate::listing::{align_tabs, human_duration};
-
-type Outcome = Result<i32, Failure>;
 
 fn image_error(e: hs_image::Error) -> Failure {
     Failure::tool(HsError::Image(e.to_string()))

@@ -2,10 +2,13 @@
 //! tools (hs-pty, hs-cgroup, hs-unshare, hs-overlay) and keeping the books
 //! with hs-state's library. No isolation step is done in-process.
 
+pub mod attach;
 pub mod chain;
+pub mod cleanup;
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod exec;
 pub mod image;
 pub mod images;
 pub mod inspect;

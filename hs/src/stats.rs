@@ -1,6 +1,6 @@
 //! `hs stats`: resource usage of containers, from `hs-cgroup stats`.
 
-use hs_common::Failure;
+use crate::error::Outcome;
 use serde_json::Value;
 
 use crate::chain::{short_id, Tools};
@@ -8,8 +8,6 @@ use crate::cli::StatsArgs;
 use crate::commands::{resolve, store};
 use crate::lifecycle::is_running;
 use crate::tools;
-
-type Outcome = Result<i32, Failure>;
 
 pub fn stats(args: StatsArgs) -> Outcome {
     let store = store()?;

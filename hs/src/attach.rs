@@ -1,0 +1,127 @@
+//! Being the terminal of a container: a foreground run or `start -a`
+//! (attach client or log follower) and `hs attach`.
+
+use hs_common::Failure;
+
+use crate::error::Outcome;
+use hs_state::{Record, Store};
+
+use crate::launch;
+use crate::lifecycle;
+
+/// How much past output a foreground run replays on attaching: what the
+/// program printed before the client connected (docker attaches first).
+pub const RUN_TAIL_BYTES: u32 = 1 << 20;
+
+/// A foreground run or `start -a`: with a terminal or stdin, the attach
+/// client; with neither, the log followed from `since` until the exit
+/// file appears (no race with a program that ends before a client could
+/// connect), with SIGINT/SIGTERM/SIGHUP/SIGQUIT forwarded to the init.
+pub fn foreground(
+    store: &Store,
+    record: &Record,
+    detach_keys: Option<&str>,
+    stdin: bool,
+    since: chrono::DateTime<chrono::Utc>,
+) -> Outcome {
+    if record.config.tty || stdin {
+        return attach_to(store, record, detach_keys, !stdin, RUN_TAIL_BYTES);
+    }
+    let fresh = store.get(&record.id).ok();
+    if let Some(init) = fresh.as_ref().and_then(|r| r.state.init) {
+        forward_signals(init.pid)?;
+    }
+    let layout = launch::layout(store, &record.id);
+    let options = hs_pty::logs::LogsOptions {
+        log: layout.log(),
+        follow: true,
+        exit_file: Some(layout.exit_file()),
+        tail: None,
+        timestamps: false,
+        since: Some(since),
+    };
+    hs_pty::logs::logs(&options, std::io::stdout(), std::io::stderr())?;
+    let code = hs_pty::exit_file::ExitFile::read(&layout.exit_file())
+        .map_err(Failure::tool)?
+        .exit_code;
+    if let Ok(fresh) = store.get(&record.id) {
+        lifecycle::finish(store, &fresh);
+    }
+    Ok(code)
+}
+
+/// Forwards the signals a user sends a foreground `hs run` to the
+/// container's init (docker's sig-proxy), from a thread that waits for them.
+fn forward_signals(init_pid: i32) -> std::result::Result<(), Failure> {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    for signal in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+    ] {
+        set.add(signal);
+    }
+    set.thread_block()
+        .map_err(|e| Failure::tool(format!("blocking signals: {e}")))?;
+    std::thread::spawn(move || loop {
+        if let Ok(signal) = set.wait() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(init_pid), signal);
+        }
+    });
+    Ok(())
+}
+
+/// The attach client (hs-pty's, in-process) on the container's socket.
+/// When the container ended before the client could connect (a quick
+/// `echo`), its output is replayed from the log and its exit code returned,
+/// so a foreground run never loses output to that race.
+pub fn attach_to(
+    store: &Store,
+    record: &Record,
+    detach_keys: Option<&str>,
+    no_stdin: bool,
+    tail_bytes: u32,
+) -> Outcome {
+    let layout = launch::layout(store, &record.id);
+    let keys = detach_keys
+        .or(record.config.detach_keys.as_deref())
+        .unwrap_or(hs_pty::detach_keys::DEFAULT);
+    let options = hs_pty::attach::AttachOptions {
+        socket: layout.socket(),
+        detach_keys: hs_pty::detach_keys::parse(keys).map_err(Failure::tool)?,
+        no_stdin,
+        tail_bytes,
+    };
+    match hs_pty::attach::attach(options) {
+        Ok(code) => {
+            // The container ended (not a detach): return once its monitor
+            // has recorded the exit (and done --rm), like docker does.
+            if layout.exit_file().exists() {
+                if let Ok(fresh) = store.get(&record.id) {
+                    lifecycle::finish(store, &fresh);
+                }
+            }
+            Ok(code)
+        }
+        Err(failure) => {
+            let Ok(exit) = hs_pty::exit_file::ExitFile::read(&layout.exit_file()) else {
+                return Err(failure);
+            };
+            if layout.socket().exists() {
+                return Err(failure);
+            }
+            let options = hs_pty::logs::LogsOptions {
+                log: layout.log(),
+                follow: false,
+                exit_file: None,
+                tail: None,
+                timestamps: false,
+                since: None,
+            };
+            hs_pty::logs::logs(&options, std::io::stdout(), std::io::stderr())?;
+            Ok(exit.exit_code)
+        }
+    }
+}
