@@ -27,7 +27,13 @@ enum Command {
     /// {"id":…,"name":…}
     ///
     /// The document is hs-state's Config as JSON; `version` defaults to
-    /// the current schema and `created` to now.
+    /// the current schema and `created` to now. The smallest one:
+    /// {"command":["sh"],"rootfs":{"kind":"host"}}. Other rootfs kinds:
+    /// {"kind":"dir","path":DIR} and
+    /// {"kind":"image","reference":REF,"id":ID,"lowerdirs":[DIR…]}.
+    /// Optional: env, workdir, hostname, user, volumes
+    /// ([{"source","destination","read_only"}]), limits, tty, interactive,
+    /// auto_remove, init, detach_keys, cgroup_parent.
     Create {
         /// Reserve this name ([a-zA-Z0-9][a-zA-Z0-9_.-]*); default: a
         /// generated adjective_noun name
