@@ -64,8 +64,10 @@ cleanup() {
 	if command -v podman >/dev/null && [[ -d $scratch/podman ]]; then
 		timeout 60 podman "${podman_g[@]}" rm -af -t 0 >/dev/null 2>&1 || true
 	fi
-	# podman's storage may hold overlay mounts until rm is done.
-	umount -R "$scratch/podman/root/overlay" 2>/dev/null || true
+	# podman's storage keeps mounts (its overlay dir is a mount itself):
+	# take down whatever is still mounted below the scratch dir, deepest first.
+	awk -v d="$scratch/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
+		while read -r mnt; do umount -l "$mnt" 2>/dev/null || true; done
 	rm -rf "$scratch"
 }
 trap cleanup EXIT
