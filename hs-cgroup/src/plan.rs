@@ -5,7 +5,7 @@
 //! so a refused limit leaves no cgroup behind.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::fs::Fs;
 use crate::Error;
@@ -69,27 +69,41 @@ impl fmt::Display for Op {
 /// Runs `plan` in order; on the first failure undoes what was done (in
 /// reverse) and returns that failure.
 pub fn execute(plan: &[Op], fs: &dyn Fs) -> Result<(), Error> {
-    for (done, op) in plan.iter().enumerate() {
+    let mut done = Vec::new();
+    for op in plan {
         hs_common::trace::log("cgroup", &op.to_string());
-        if let Err(e) = run(op, fs) {
-            undo(&plan[..done], fs);
-            return Err(e);
+        match run(op, fs) {
+            Ok(Effect::Changed) => done.push(op),
+            Ok(Effect::None) => {}
+            Err(e) => {
+                undo(&done, fs);
+                return Err(e);
+            }
         }
     }
     Ok(())
 }
 
-fn run(op: &Op, fs: &dyn Fs) -> Result<(), Error> {
+/// Whether an operation changed something that a failure must undo.
+enum Effect {
+    Changed,
+    None,
+}
+
+fn run(op: &Op, fs: &dyn Fs) -> Result<Effect, Error> {
     match op {
-        Op::Mkdir(dir) => fs.mkdir(dir).map_err(|e| Error::io("creating", dir, e)),
+        Op::Mkdir(dir) => match fs.mkdir(dir) {
+            Ok(()) => Ok(Effect::Changed),
+            // A concurrent hs-cgroup made it (a shared parent): not ours to undo.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(Effect::None),
+            Err(e) => Err(Error::io("creating", dir, e)),
+        },
         Op::CopyFromParent { dir, file } => {
-            let parent = dir.parent().unwrap_or(dir).join(file);
-            let value = fs
-                .read(&parent)
-                .map_err(|e| Error::io("reading", &parent, e))?;
+            let value = nearest_value(dir, file, fs)?;
             let path = dir.join(file);
-            fs.write(&path, value.trim())
-                .map_err(|e| Error::io("writing", &path, e))
+            fs.write(&path, &value)
+                .map_err(|e| Error::io("writing", &path, e))?;
+            Ok(Effect::None)
         }
         Op::Enable {
             dir,
@@ -103,7 +117,7 @@ fn run(op: &Op, fs: &dyn Fs) -> Result<(), Error> {
                     &path,
                     e,
                 )),
-                _ => Ok(()),
+                _ => Ok(Effect::None),
             }
         }
         Op::Write {
@@ -112,21 +126,40 @@ fn run(op: &Op, fs: &dyn Fs) -> Result<(), Error> {
             optional,
         } => {
             if *optional && !fs.exists(path) {
-                return Ok(());
+                return Ok(Effect::None);
             }
             fs.write(path, value)
-                .map_err(|e| Error::io(&format!("writing {value:?} to"), path, e))
+                .map_err(|e| Error::io(&format!("writing {value:?} to"), path, e))?;
+            Ok(Effect::None)
         }
         Op::Join { dir, pid, .. } => {
             let path = dir.join("cgroup.procs");
             fs.write(&path, &pid.to_string())
-                .map_err(|e| Error::io("moving into", dir, e))
+                .map_err(|e| Error::io("moving into", dir, e))?;
+            Ok(Effect::Changed)
         }
     }
 }
 
+/// The value of `file` in the closest ancestor of `dir` that has one: a
+/// parent made a moment ago by a concurrent hs-cgroup may still be empty.
+fn nearest_value(dir: &Path, file: &str, fs: &dyn Fs) -> Result<String, Error> {
+    for ancestor in dir.ancestors().skip(1) {
+        let path = ancestor.join(file);
+        let value = fs.read(&path).map_err(|e| Error::io("reading", &path, e))?;
+        if !value.trim().is_empty() {
+            return Ok(value.trim().to_string());
+        }
+    }
+    Err(Error::io(
+        "reading",
+        &dir.join(file),
+        std::io::Error::from(std::io::ErrorKind::NotFound),
+    ))
+}
+
 /// Best effort: the original failure is what the caller reports.
-fn undo(done: &[Op], fs: &dyn Fs) {
+fn undo(done: &[&Op], fs: &dyn Fs) {
     for op in done.iter().rev() {
         match op {
             Op::Mkdir(dir) => {
@@ -138,5 +171,79 @@ fn undo(done: &[Op], fs: &dyn Fs) {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake::FakeFs;
+    use crate::fs::HostFs;
+
+    #[test]
+    fn a_new_cpuset_copies_the_nearest_ancestor_that_has_cpus() {
+        let tmp = tempfile::tempdir().unwrap();
+        let b = tmp.path().join("a/b");
+        std::fs::create_dir_all(&b).unwrap();
+        std::fs::write(tmp.path().join("cpuset.cpus"), "0-1\n").unwrap();
+        std::fs::write(tmp.path().join("a/cpuset.cpus"), "\n").unwrap();
+        std::fs::write(b.join("cpuset.cpus"), "").unwrap();
+        let plan = [Op::CopyFromParent {
+            dir: b.clone(),
+            file: "cpuset.cpus",
+        }];
+        execute(&plan, &HostFs).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(b.join("cpuset.cpus")).unwrap(),
+            "0-1"
+        );
+    }
+
+    #[test]
+    fn a_failure_undoes_only_what_this_plan_made() {
+        let fake = FakeFs::new();
+        let shared = fake.root().join("hs");
+        let mine = shared.join("c");
+        let plan = [
+            Op::Mkdir(shared.clone()),
+            Op::Mkdir(mine.clone()),
+            Op::Write {
+                path: mine.join("cgroup.freeze"),
+                value: "7".into(),
+                optional: false,
+            },
+        ];
+        // Another hs-cgroup made the shared parent first.
+        fake.mkdir(&shared).unwrap();
+        let err = execute(&plan, &fake).unwrap_err();
+        assert!(err.to_string().contains("cgroup.freeze"), "{err}");
+        assert!(!mine.exists());
+        assert!(shared.exists());
+    }
+
+    #[test]
+    fn a_failed_join_moves_the_process_back() {
+        let fake = FakeFs::new();
+        let (a, b) = (fake.root().join("a"), fake.root().join("b"));
+        fake.mkdir(&a).unwrap();
+        fake.add_process(fake.root(), 9);
+        let plan = [
+            Op::Join {
+                dir: a.clone(),
+                pid: 9,
+                from: fake.root().to_path_buf(),
+            },
+            Op::Join {
+                dir: b,
+                pid: 9,
+                from: fake.root().to_path_buf(),
+            },
+        ];
+        assert!(execute(&plan, &fake).is_err());
+        assert_eq!(fake.read(&a.join("cgroup.procs")).unwrap().trim(), "");
+        assert_eq!(
+            fake.read(&fake.root().join("cgroup.procs")).unwrap().trim(),
+            "9"
+        );
     }
 }
