@@ -179,9 +179,23 @@ fn main() {
 
 /// clap's usage errors as the tools' one-line 125 failure.
 fn usage_failure(e: &clap::Error) -> Failure {
+    if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        return Failure::tool("missing subcommand (see hs-cgroup --help)");
+    }
     let text = e.to_string();
-    let first = text.lines().next().unwrap_or("bad usage");
-    Failure::tool(first.trim_start_matches("error: ").to_string())
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let mut message = lines
+        .next()
+        .unwrap_or("bad usage")
+        .trim_start_matches("error: ")
+        .to_string();
+    // "the following required arguments were not provided:" names them next.
+    if message.ends_with(':') {
+        if let Some(next) = lines.next() {
+            message = format!("{message} {next}");
+        }
+    }
+    Failure::tool(message)
 }
 
 fn deadline(secs: f64) -> Instant {

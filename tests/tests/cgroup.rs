@@ -511,3 +511,39 @@ fn v1_freeze_and_thaw_use_the_freezer_controller() {
     run_ok(cg.env.cmd("hs-cgroup").arg("thaw").args(&paths));
     assert_eq!(std::fs::read_to_string(&state).unwrap().trim(), "THAWED");
 }
+
+#[test]
+fn concurrent_execs_under_one_new_parent_all_succeed() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let env = Env::new();
+    let children: Vec<Child> = (0..8)
+        .map(|i| {
+            env.cmd("hs-cgroup")
+                .args(["exec", "--name", &format!("c{i}"), "--cpuset-cpus", "0"])
+                .args(["--", "true"])
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let results: Vec<_> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    for i in 0..8 {
+        let _ = env
+            .cmd("hs-cgroup")
+            .args(["rm", "--name", &format!("c{i}")])
+            .output();
+    }
+    hs_tests::remove_cgroup_parent(&env.cgroup_parent);
+    for out in results {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
