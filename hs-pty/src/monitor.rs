@@ -40,6 +40,14 @@ const DRAIN_GRACE: Duration = Duration::from_secs(2);
 /// How long exiting clients get to take their last output.
 const FAREWELL_GRACE: Duration = Duration::from_secs(1);
 const MAX_CLIENTS: usize = 128;
+/// Bulk output is gathered this long (or up to a full message) before it
+/// goes to the log and the clients: a PTY hands it out 4 KiB at a time,
+/// and per-chunk work (a log record, a message, a client wakeup) would
+/// otherwise dominate. Output that comes in small reads (typing, prompts)
+/// goes out at once.
+const BATCH_WINDOW: Duration = Duration::from_millis(2);
+/// A read this short means the program is not streaming.
+const SMALL_READ: usize = 1024;
 
 /// What happens once the handshake ends: Ok when the user's program runs,
 /// else the failure (its message is a whole `TOOL: error: …` line).
@@ -146,6 +154,14 @@ pub struct Monitor {
     ring: Ring,
     local: Option<Local>,
     packet: Vec<u8>,
+    batch: Batch,
+}
+
+/// Output read but not handed out yet (see [`BATCH_WINDOW`]).
+struct Batch {
+    buf: Vec<u8>,
+    stream: Stream,
+    since: Option<Instant>,
 }
 
 impl Monitor {
@@ -195,7 +211,12 @@ impl Monitor {
             log_failed: false,
             ring: Ring::new(if local.is_some() { 0 } else { HISTORY_BYTES }),
             local,
-            packet: Vec::with_capacity(MAX_PACKET),
+            packet: Vec::new(),
+            batch: Batch {
+                buf: Vec::new(),
+                stream: Stream::Stdout,
+                since: None,
+            },
         }
     }
 
@@ -226,16 +247,24 @@ impl Monitor {
         let mut tokens: Vec<Token> = Vec::new();
         loop {
             if let Some(status) = self.finished() {
+                self.flush_batch();
                 self.finish_handshake();
                 return status;
             }
             fds.clear();
             tokens.clear();
             self.register(&mut fds, &mut tokens);
-            let timeout = match self.exited_at {
-                Some(at) => DRAIN_GRACE.saturating_sub(at.elapsed()).as_millis() as i32 + 1,
-                None => -1,
-            };
+            let timeout = [
+                self.exited_at
+                    .map(|at| DRAIN_GRACE.saturating_sub(at.elapsed())),
+                self.batch
+                    .since
+                    .map(|at| BATCH_WINDOW.saturating_sub(at.elapsed())),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .map_or(-1, |left| left.as_micros().div_ceil(1000) as i32);
             match fdio::poll(&mut fds, timeout) {
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(e) => {
@@ -248,6 +277,13 @@ impl Monitor {
                 if pfd.revents != 0 {
                     self.handle(*token, pfd.revents);
                 }
+            }
+            if self
+                .batch
+                .since
+                .is_some_and(|at| at.elapsed() >= BATCH_WINDOW)
+            {
+                self.flush_batch();
             }
             self.clients.retain(|c| !c.dead);
         }
@@ -461,29 +497,28 @@ impl Monitor {
         let Some(raw) = fd.as_ref().map(|f| f.as_raw_fd()) else {
             return;
         };
-        // Coalesce what is there (a PTY hands out 4 KiB a read): fewer
-        // log records and client messages per byte under load, and no
-        // waiting when there is nothing more.
-        let mut buf = [0u8; MAX_DATA];
-        let mut filled = 0;
-        let mut ended = false;
-        loop {
-            match fdio::read(raw, &mut buf[filled..]) {
-                Ok(0) => ended = true,
-                Ok(n) => {
-                    filled += n;
-                    if filled < buf.len() {
-                        continue;
-                    }
-                }
-                Err(Errno::EAGAIN) => {}
-                // EIO: every slave fd is closed.
-                Err(_) => ended = true,
-            }
-            break;
+        if self.batch.stream != stream {
+            self.flush_batch();
         }
+        // One read per wakeup: a short read means the fd is drained, so a
+        // second one would only say EAGAIN. Gathering happens across
+        // wakeups, in the batch (flushed before a message would overflow).
+        let room = MAX_DATA - self.batch.buf.len();
+        let mut buf = [0u8; MAX_DATA];
+        let (filled, ended) = match fdio::read(raw, &mut buf[..room]) {
+            Ok(0) => (0, true),
+            Ok(n) => (n, false),
+            Err(Errno::EAGAIN) => (0, false),
+            // EIO: every slave fd is closed.
+            Err(_) => (0, true),
+        };
         if filled > 0 {
-            self.output(stream, &buf[..filled]);
+            self.batch.stream = stream;
+            self.batch.buf.extend_from_slice(&buf[..filled]);
+            self.batch.since.get_or_insert_with(Instant::now);
+        }
+        if ended || (1..SMALL_READ).contains(&filled) || self.batch.buf.len() > MAX_DATA - 4096 {
+            self.flush_batch();
         }
         if ended {
             match token {
@@ -492,6 +527,17 @@ impl Monitor {
                 _ => self.stderr = None,
             }
         }
+    }
+
+    fn flush_batch(&mut self) {
+        self.batch.since = None;
+        if self.batch.buf.is_empty() {
+            return;
+        }
+        let data = std::mem::take(&mut self.batch.buf);
+        self.output(self.batch.stream, &data);
+        self.batch.buf = data;
+        self.batch.buf.clear();
     }
 
     /// Clients first: they work on their copy (on another CPU) while the

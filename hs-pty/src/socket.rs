@@ -81,6 +81,9 @@ fn unix_addr(path: &Path, short: &Path) -> Result<UnixAddr, SocketError> {
     })
 }
 
+/// Send buffer of each client's connection.
+const CLIENT_SNDBUF: usize = 1024 * 1024;
+
 /// The monitor's listening socket.
 pub struct Listener {
     fd: OwnedFd,
@@ -133,10 +136,17 @@ impl Listener {
             self.fd.as_raw_fd(),
             SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
         ) {
-            // SAFETY: accept4 returned a new fd that nothing else owns.
-            Ok(fd) => Ok(Some(unsafe {
-                <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd)
-            })),
+            Ok(fd) => {
+                // SAFETY: accept4 returned a new fd that nothing else owns.
+                let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+                // Room for bursts in the kernel rather than in our queue: a
+                // client that lags a moment costs no copy and no wakeup.
+                use nix::sys::socket::{setsockopt, sockopt};
+                if setsockopt(&fd, sockopt::SndBufForce, &CLIENT_SNDBUF).is_err() {
+                    let _ = setsockopt(&fd, sockopt::SndBuf, &CLIENT_SNDBUF);
+                }
+                Ok(Some(fd))
+            }
             Err(Errno::EAGAIN | Errno::ECONNABORTED | Errno::EINTR) => Ok(None),
             Err(e) => Err(e),
         }
