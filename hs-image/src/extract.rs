@@ -158,21 +158,26 @@ fn read_ahead<R: Read + Send + 'static>(
         }
         (hasher.digest(), hasher.count())
     });
-    (
-        ChunkReader {
-            rx,
-            current: Vec::new(),
-            pos: 0,
-        },
-        producer,
-    )
+    (ChunkReader::new(rx), producer)
 }
 
-/// The extractor's side of [`read_ahead`].
-struct ChunkReader {
+/// Reads a stream handed over in chunks through a channel (the
+/// extractor's side of [`read_ahead`], and of a download in `pull`); a
+/// closed channel is the end of the stream.
+pub struct ChunkReader {
     rx: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
     current: Vec<u8>,
     pos: usize,
+}
+
+impl ChunkReader {
+    pub fn new(rx: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>) -> Self {
+        Self {
+            rx,
+            current: Vec::new(),
+            pos: 0,
+        }
+    }
 }
 
 impl Read for ChunkReader {

@@ -5,7 +5,6 @@
 //! Only this module links an async runtime, and only for the pull itself.
 
 use std::io::IsTerminal;
-use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -17,8 +16,11 @@ use oci_client::secrets::RegistryAuth;
 use serde::Serialize;
 use tokio::io::AsyncWrite;
 
+use std::sync::mpsc::SyncSender;
+
 use crate::config::ImageConfig;
 use crate::error::{Error, IoContext, Result};
+use crate::extract::ChunkReader;
 use crate::import::stage_layer;
 use crate::reference::Reference;
 use crate::store::{StagedLayer, Store};
@@ -78,7 +80,7 @@ pub fn pull(store: &Store, reference: &str, options: &PullOptions) -> Result<Pul
         .ctx("start runtime for", store.dir())?;
     let stage = store.stage()?;
     let map = |e: OciDistributionError| map_error(reference, e);
-    let (layers, config_bytes, digest, downloaded) = runtime.block_on(async {
+    let (manifest, config_bytes, digest) = runtime.block_on(async {
         let (manifest, digest) = client
             .pull_image_manifest(&oci_ref, &auth)
             .await
@@ -88,57 +90,66 @@ pub fn pull(store: &Store, reference: &str, options: &PullOptions) -> Result<Pul
             .pull_blob(&oci_ref, &manifest.config, &mut config_bytes)
             .await
             .map_err(map)?;
-        let config = ImageConfig::parse(&config_bytes, &manifest.config.digest)?;
-        if config.diff_ids.len() != manifest.layers.len() {
-            return Err(registry_error(
-                "manifest and config disagree on the layer count".into(),
-            ));
-        }
-        let total: i64 = manifest.layers.iter().map(|l| l.size.max(0)).sum();
-        let bar = progress(total as u64);
-        let mut layers = Vec::new();
-        let mut downloaded = 0;
-        for (i, (descriptor, diff_id)) in manifest.layers.iter().zip(&config.diff_ids).enumerate() {
-            if store.has_layer(diff_id) {
-                hs_common::trace::log("layer-present", diff_id);
-                if let Some(bar) = &bar {
-                    bar.inc(descriptor.size.max(0) as u64);
-                }
-                layers.push(StagedLayer {
-                    diff_id: diff_id.clone(),
-                    size: 0,
-                    dir: None,
-                });
-                continue;
-            }
-            let blob = stage.path().join(format!("blob-{i}"));
-            let file = tokio::fs::File::create(&blob).await.ctx("create", &blob)?;
-            let counting = Counting {
-                inner: file,
-                bar: bar.clone(),
-            };
-            client
-                .pull_blob(&oci_ref, descriptor, counting)
-                .await
-                .map_err(map)?;
-            downloaded += 1;
-            hs_common::trace::log("layer-downloaded", &descriptor.digest);
-            let layer = extract_blob(&stage, &blob, i)?;
-            if &layer.diff_id != diff_id {
-                return Err(Error::DigestMismatch {
-                    what: format!("layer {}", descriptor.digest),
-                    expected: diff_id.clone(),
-                    actual: layer.diff_id,
-                });
-            }
-            let _ = std::fs::remove_file(&blob);
-            layers.push(layer);
-        }
-        if let Some(bar) = bar {
-            bar.finish_and_clear();
-        }
-        Ok((layers, config_bytes, digest, downloaded))
+        Ok::<_, Error>((manifest, config_bytes, digest))
     })?;
+    let config = ImageConfig::parse(&config_bytes, &manifest.config.digest)?;
+    if config.diff_ids.len() != manifest.layers.len() {
+        return Err(registry_error(
+            "manifest and config disagree on the layer count".into(),
+        ));
+    }
+    let total: i64 = manifest.layers.iter().map(|l| l.size.max(0)).sum();
+    let bar = progress(total as u64);
+    let mut layers = Vec::new();
+    let mut downloaded = 0;
+    for (i, (descriptor, diff_id)) in manifest.layers.iter().zip(&config.diff_ids).enumerate() {
+        if store.has_layer(diff_id) {
+            hs_common::trace::log("layer-present", diff_id);
+            if let Some(bar) = &bar {
+                bar.inc(descriptor.size.max(0) as u64);
+            }
+            layers.push(StagedLayer {
+                diff_id: diff_id.clone(),
+                size: 0,
+                dir: None,
+            });
+            continue;
+        }
+        // The layer is extracted while it downloads; it only counts once
+        // the client has verified the blob's digest and we the diff id.
+        let (tx, rx) = std::sync::mpsc::sync_channel(16);
+        let writer = ChannelWriter {
+            tx: Some(tx),
+            bar: bar.clone(),
+        };
+        let (download, extraction) = std::thread::scope(|scope| {
+            let extraction = scope.spawn(|| {
+                let reader = crate::archive::tar_stream(ChunkReader::new(rx), &descriptor.digest)?;
+                stage_layer(&stage, reader, i)
+            });
+            let download = runtime.block_on(client.pull_blob(&oci_ref, descriptor, writer));
+            (download, extraction.join())
+        });
+        let extraction = extraction
+            .unwrap_or_else(|_| Err(registry_error("layer extraction thread failed".into())));
+        if let Err(e) = download {
+            return Err(map(e));
+        }
+        let layer = extraction?;
+        downloaded += 1;
+        hs_common::trace::log("layer-downloaded", &descriptor.digest);
+        if &layer.diff_id != diff_id {
+            return Err(Error::DigestMismatch {
+                what: format!("layer {}", descriptor.digest),
+                expected: diff_id.clone(),
+                actual: layer.diff_id,
+            });
+        }
+        layers.push(layer);
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
     let count = layers.len();
     let id = store.add_image(&config_bytes, layers, std::slice::from_ref(&key))?;
     Ok(Pulled {
@@ -148,11 +159,6 @@ pub fn pull(store: &Store, reference: &str, options: &PullOptions) -> Result<Pul
         downloaded,
         layers: count,
     })
-}
-
-fn extract_blob(stage: &crate::store::Stage, blob: &Path, i: usize) -> Result<StagedLayer> {
-    let reader = crate::archive::open_tar(blob)?;
-    stage_layer(stage, reader, i)
 }
 
 /// linux/<this arch> from an index (what `docker pull` picks here).
@@ -211,31 +217,43 @@ fn progress(total: u64) -> Option<ProgressBar> {
     Some(bar)
 }
 
-/// Forwards writes and advances the progress bar.
-struct Counting<W> {
-    inner: W,
+/// Hands downloaded bytes to the extraction thread and advances the
+/// progress bar. A full channel blocks the download (the runtime has
+/// nothing else to do): that is the backpressure. Dropping it is EOF.
+struct ChannelWriter {
+    tx: Option<SyncSender<std::io::Result<Vec<u8>>>>,
     bar: Option<ProgressBar>,
 }
 
-impl<W: AsyncWrite + Unpin> AsyncWrite for Counting<W> {
+impl AsyncWrite for ChannelWriter {
     fn poll_write(
         self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
+        _: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
-        let result = Pin::new(&mut this.inner).poll_write(cx, buf);
-        if let (Poll::Ready(Ok(n)), Some(bar)) = (&result, &this.bar) {
-            bar.inc(*n as u64);
+        let sent = this
+            .tx
+            .as_ref()
+            .is_some_and(|tx| tx.send(Ok(buf.to_vec())).is_ok());
+        if !sent {
+            // The extractor refused the layer. The rest is still read so
+            // the client can check the digest: a corrupted blob is then
+            // reported as such, not as whatever its garbage looked like.
+            this.tx = None;
         }
-        result
+        if let Some(bar) = &this.bar {
+            bar.inc(buf.len() as u64);
+        }
+        Poll::Ready(Ok(buf.len()))
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.get_mut().tx = None;
+        Poll::Ready(Ok(()))
     }
 }

@@ -240,3 +240,39 @@ fn http_status(addr: &str, path: &str) -> String {
     let _ = stream.read_to_string(&mut response);
     response.lines().next().unwrap_or_default().to_string()
 }
+
+#[test]
+fn layer_escaping_its_dir_is_refused_on_pull() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let env = Env::new();
+    let registry = Registry::start();
+    let dir = hs_tests::tempdir_in_target("pull");
+    let layout = dir.path().join("layout");
+    let evil = {
+        let mut b = tar::Builder::new(Vec::new());
+        raw_entry(&mut b, tar::EntryType::Symlink, "out", "/tmp", b"");
+        raw_entry(
+            &mut b,
+            tar::EntryType::Regular,
+            "out/hs-pulled-evil",
+            "",
+            b"x",
+        );
+        b.into_inner().unwrap()
+    };
+    let image = OciImage {
+        arch: "amd64",
+        layers: vec![evil],
+        gzip: true,
+        cmd: vec!["/bin/sh"],
+    };
+    write_oci_layout(&layout, &[image], "v1");
+    registry.push(&layout, "v1", "test/evil:v1");
+    let result =
+        run(hs_image(&env).args(["pull", "--insecure", &registry.reference("test/evil:v1")]));
+    assert_tool_error(&result, "hs-image", "a parent is a symlink");
+    assert!(!Path::new("/tmp/hs-pulled-evil").exists());
+    assert_store_empty(&env);
+}
