@@ -157,3 +157,66 @@ pub fn sorted_names(dir: &Path) -> Result<Vec<std::ffi::OsString>> {
     names.sort();
     Ok(names)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(tar: &[u8]) -> Vec<(String, tar::EntryType)> {
+        let mut archive = tar::Archive::new(tar);
+        archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.path().unwrap().display().to_string(),
+                    e.header().entry_type(),
+                )
+            })
+            .collect()
+    }
+
+    fn write(dir: &Path, markers: bool) -> Vec<u8> {
+        let mut writer = LayerWriter::new(Vec::new(), markers);
+        for name in sorted_names(dir).unwrap() {
+            let path = dir.join(&name);
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            writer.append(&path, Path::new(&name), &meta).unwrap();
+        }
+        writer.finish().unwrap()
+    }
+
+    #[test]
+    fn second_name_of_a_file_is_a_hard_link() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), b"x").unwrap();
+        std::fs::hard_link(dir.path().join("a"), dir.path().join("b")).unwrap();
+        let listed = entries(&write(dir.path(), true));
+        assert_eq!(listed[0], ("a".to_string(), tar::EntryType::Regular));
+        assert_eq!(listed[1], ("b".to_string(), tar::EntryType::Link));
+    }
+
+    #[test]
+    fn overlay_whiteout_and_opaque_dir_become_docker_markers() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let gone =
+            std::ffi::CString::new(dir.path().join("gone").as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mknod(gone.as_ptr(), libc::S_IFCHR, 0) }, 0);
+        std::fs::create_dir(dir.path().join("opaque")).unwrap();
+        xattr::set(dir.path().join("opaque"), OPAQUE_XATTR, b"y").unwrap();
+        let names: Vec<String> = entries(&write(dir.path(), true))
+            .into_iter()
+            .map(|e| e.0)
+            .collect();
+        assert_eq!(names, vec![".wh.gone", "opaque", "opaque/.wh..wh..opq"]);
+        let flat: Vec<String> = entries(&write(dir.path(), false))
+            .into_iter()
+            .map(|e| e.0)
+            .collect();
+        assert_eq!(flat, vec![".wh.gone", "opaque"]);
+    }
+}
