@@ -82,21 +82,44 @@ impl Blocked {
     /// Forwards signals to `child` and reaps every child of this process
     /// (for an init: every orphan of the namespace) until `child` ends;
     /// returns its exit code, 128+N when signal N killed it.
+    ///
+    /// A signal the kernel generated (SI_KERNEL: ^C, ^\ or a resize on the
+    /// terminal) is not forwarded: it went to the whole foreground process
+    /// group, so a child in ours got its own copy, and a child with its own
+    /// terminal (`--console`) must not get ours.
     pub fn supervise(&self, child: Pid) -> i32 {
         loop {
-            let signal = match self.set.wait() {
-                Ok(signal) => signal,
-                Err(_) => continue,
+            let Some((signal, from_kernel)) = self.next() else {
+                continue;
             };
             if signal != Signal::SIGCHLD {
-                crate::trace("forward", &format!("{signal} to {child}"));
-                let _ = kill(child, signal);
+                if from_kernel {
+                    crate::trace("not forwarded (terminal)", signal.as_str());
+                } else {
+                    crate::trace("forward", &format!("{signal} to {child}"));
+                    let _ = kill(child, signal);
+                }
                 continue;
             }
             if let Some(code) = reap(child) {
                 return code;
             }
         }
+    }
+}
+
+impl Blocked {
+    /// The next pending signal of the set, and whether the kernel sent it.
+    fn next(&self) -> Option<(Signal, bool)> {
+        // SAFETY: siginfo_t is plain data that sigwaitinfo fills in.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: the set and info pointers are valid for the call.
+        let signal = unsafe { libc::sigwaitinfo(self.set.as_ref(), &mut info) };
+        if signal < 0 {
+            return None;
+        }
+        let signal = Signal::try_from(signal).ok()?;
+        Some((signal, info.si_code == libc::SI_KERNEL))
     }
 }
 

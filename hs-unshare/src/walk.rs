@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path};
 
@@ -15,7 +15,6 @@ use nix::errno::Errno;
 use nix::fcntl::AtFlags;
 use nix::fcntl::{openat, readlinkat, OFlag};
 use nix::sys::stat::{fstatat, mkdirat, Mode, SFlag};
-use nix::unistd::dup;
 
 /// Symlinks followed in one resolution before giving up, as the kernel does.
 const MAX_LINKS: u32 = 40;
@@ -67,7 +66,11 @@ impl Target {
 /// Resolves `path` (taken as relative to the root whether or not it starts
 /// with `/`) below `root`, creating what `create` asks for.
 pub fn resolve(root: BorrowedFd<'_>, path: &Path, create: Create) -> Result<Target, Errno> {
-    let mut stack: Vec<OwnedFd> = vec![dup_fd(root)?];
+    // try_clone_to_owned duplicates close-on-exec (F_DUPFD_CLOEXEC).
+    let root = root
+        .try_clone_to_owned()
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EBADF)))?;
+    let mut stack: Vec<OwnedFd> = vec![root];
     let mut pending: VecDeque<OsString> = components(path).collect();
     let mut links = 0;
     while let Some(name) = pending.pop_front() {
@@ -154,12 +157,6 @@ fn open_dir(dir: i32, name: &OsStr) -> Result<OwnedFd, Errno> {
     Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
 }
 
-fn dup_fd(fd: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
-    let copy = dup(fd.as_fd().as_raw_fd())?;
-    // SAFETY: dup just returned this fd.
-    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(copy) })
-}
-
 /// The names of `path` without `/` and `.`; `..` is kept for the walk.
 fn components(path: &Path) -> impl Iterator<Item = OsString> + '_ {
     path.components().filter_map(|c| match c {
@@ -172,6 +169,7 @@ fn components(path: &Path) -> impl Iterator<Item = OsString> + '_ {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsFd;
     use std::os::unix::fs::symlink;
 
     fn root_fd(dir: &Path) -> OwnedFd {

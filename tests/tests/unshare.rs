@@ -871,3 +871,98 @@ fn the_command_starts_with_no_signal_ignored_or_blocked() {
         assert_eq!(mask("SigIgn:") & 0x7fff_ffff, 0, "--ns {ns}: {out}");
     }
 }
+
+#[test]
+fn a_terminal_signal_is_not_forwarded_to_a_command_with_its_own_console() {
+    if !require_root() {
+        return;
+    }
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+    let root = rootfs_copy();
+    // hs-unshare runs on a terminal of its own (the test's pty); the
+    // command gets the container's console. ^C on hs-unshare's terminal
+    // reaches hs-unshare and its init (their process group), never the
+    // command; SIGUSR1 sent with kill(2) is forwarded and ends it.
+    let outer = nix::pty::openpty(None, None).unwrap();
+    let slave = std::fs::File::from(outer.slave);
+    let script = "trap 'echo int' INT; trap 'echo usr1; exit 0' USR1; echo ready; while :; do sleep 0.05; done";
+    let mut cmd = container(root.path(), &["--console"], script);
+    let (keep, give) = hs_common::console::pair().unwrap();
+    cmd.env(
+        "HS_CONSOLE_FD",
+        std::os::fd::AsRawFd::as_raw_fd(&give).to_string(),
+    )
+    .env("HS_TRACE", "1")
+    .stdin(slave.try_clone().unwrap())
+    .stdout(slave.try_clone().unwrap())
+    .stderr(Stdio::piped());
+    // SAFETY: setsid and ioctl are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid()?;
+            if libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = Running(cmd.spawn().unwrap());
+    drop(give);
+    drop(slave);
+    // Every read below blocks: a watchdog ends the chain if the test has
+    // not finished by its deadline, so a failure fails instead of hanging.
+    let finished = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watchdog = {
+        let finished = finished.clone();
+        let pid = child.0.id() as i32;
+        std::thread::spawn(move || {
+            let done = wait_until(Duration::from_secs(30), || {
+                finished.load(std::sync::atomic::Ordering::SeqCst)
+            });
+            if !done {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        })
+    };
+    let mut trace = BufReader::new(child.0.stderr.take().unwrap());
+    let console = std::fs::File::from(hs_common::console::recv_fd(keep.as_fd()).unwrap());
+    let mut console_lines = BufReader::new(console);
+    let mut line = String::new();
+    // (The exec's trace line, also on the console, quotes the script.)
+    while line != "ready\r\n" {
+        line.clear();
+        assert!(console_lines.read_line(&mut line).unwrap() > 0, "no ready");
+    }
+    // The master stays open to the end: closing it would hang up the
+    // terminal (SIGHUP) before ^C is processed.
+    let mut master = std::fs::File::from(outer.master);
+    master.write_all(b"\x03").unwrap();
+    // Both the outer process and the init log what they did with SIGINT.
+    let mut seen = 0;
+    while seen < 2 {
+        line.clear();
+        assert!(trace.read_line(&mut line).unwrap() > 0, "trace ended");
+        if line.contains("SIGINT") {
+            seen += 1;
+        }
+    }
+    signal(child.0.id() as i32, nix::sys::signal::Signal::SIGUSR1);
+    // Everything the command prints up to its USR1 trap: a forwarded INT
+    // (a lower signal number, so taken first) would show before it.
+    let mut rest = String::new();
+    while !rest.contains("usr1") {
+        line.clear();
+        assert!(console_lines.read_line(&mut line).unwrap() > 0, "{rest}");
+        rest.push_str(&line);
+    }
+    assert_eq!(rest, "usr1\r\n");
+    assert_eq!(child.0.wait().unwrap().code(), Some(0));
+    finished.store(true, std::sync::atomic::Ordering::SeqCst);
+    watchdog.join().unwrap();
+    drop(master);
+    assert_fixture_unchanged();
+}
