@@ -41,13 +41,9 @@ pub fn foreground(
         since: Some(since),
     };
     hs_pty::logs::logs(&options, std::io::stdout(), std::io::stderr())?;
-    let code = hs_pty::exit_file::ExitFile::read(&layout.exit_file())
-        .map_err(Failure::tool)?
-        .exit_code;
-    if let Ok(fresh) = store.get(&record.id) {
-        lifecycle::finish(store, &fresh);
-    }
-    Ok(code)
+    let exit = hs_pty::exit_file::ExitFile::read(&layout.exit_file()).map_err(Failure::tool)?;
+    lifecycle::record_exit(store, &record.id, Some(&exit))?;
+    Ok(exit.exit_code)
 }
 
 /// Forwards the signals a user sends a foreground `hs run` to the
@@ -96,12 +92,10 @@ pub fn attach_to(
     };
     match hs_pty::attach::attach(options) {
         Ok(code) => {
-            // The container ended (not a detach): return once its monitor
-            // has recorded the exit (and done --rm), like docker does.
-            if layout.exit_file().exists() {
-                if let Ok(fresh) = store.get(&record.id) {
-                    lifecycle::finish(store, &fresh);
-                }
+            // The container ended (not a detach): its exit is in the
+            // record when we return, without waiting for the monitor.
+            if let Ok(exit) = hs_pty::exit_file::ExitFile::read(&layout.exit_file()) {
+                lifecycle::record_exit(store, &record.id, Some(&exit))?;
             }
             Ok(code)
         }

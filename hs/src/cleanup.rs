@@ -18,21 +18,9 @@ pub fn cleanup(args: ContainerArg) -> Outcome {
     };
     let layout = launch::layout(&store, &id);
     let exit = hs_pty::exit_file::ExitFile::read(&layout.exit_file()).ok();
-    let updated = store.update(&id, |state| {
-        state.status = hs_state::schema::Status::Exited;
-        if let Some(exit) = &exit {
-            state.exit_code = Some(exit.exit_code);
-        }
-        state.finished = Some(
-            exit.as_ref()
-                .map(|e| e.finished)
-                .unwrap_or_else(chrono::Utc::now),
-        );
-    });
-    if let Err(hs_state::Error::NotFound { .. }) = updated {
+    if !lifecycle::record_exit(&store, &id, exit.as_ref())? {
         return Ok(0);
     }
-    updated.map_err(|e| HsError::State(e.to_string()))?;
     let record = match store.get(&id) {
         Ok(record) => record,
         Err(hs_state::Error::NotFound { .. }) => return Ok(0),

@@ -137,10 +137,15 @@ fn run(args: RunArgs) -> Outcome {
     let created = store
         .create(&spec.config, spec.name.as_deref())
         .map_err(|e| HsError::State(e.to_string()))?;
-    let record = store
-        .get(&created.id)
-        .map_err(|e| state_error(&created.id, e))?;
-    let claim = if record.config.auto_remove && !spec.detach {
+    let record = Record {
+        dir: store.container_dir(&created.id),
+        id: created.id,
+        name: created.name,
+        config: spec.config,
+        state: hs_state::State::new(),
+    };
+    let detach = spec.detach;
+    let claim = if record.config.auto_remove && !detach {
         Some(lifecycle::claim_removal(&record.dir)?)
     } else {
         None
@@ -150,7 +155,7 @@ fn run(args: RunArgs) -> Outcome {
         Err(StartError::Failed(code)) => return Ok(code),
         Err(StartError::Hs(e)) => return Err(e.into()),
     }
-    if spec.detach {
+    if detach {
         println!("{}", record.id);
         return Ok(0);
     }

@@ -53,7 +53,7 @@ pub fn layout(store: &Store, id: &str) -> Layout {
 pub fn start(store: &Store, record: &Record, tools: &Tools) -> Result<(), StartError> {
     let id = &record.id;
     let layout = layout(store, id);
-    prepare(store, id, &layout)?;
+    prepare(store, record, &layout)?;
 
     let (monitor_read, monitor_write) = info_pipe()?;
     let (cgroup_read, cgroup_write) = info_pipe()?;
@@ -121,7 +121,7 @@ pub fn start(store: &Store, record: &Record, tools: &Tools) -> Result<(), StartE
 
 /// Resets the record for a new start and clears what a previous run left
 /// (its exit file, a stale socket).
-fn prepare(store: &Store, id: &str, layout: &Layout) -> Result<()> {
+fn prepare(store: &Store, record: &Record, layout: &Layout) -> Result<()> {
     for stale in [layout.exit_file(), layout.socket()] {
         match std::fs::remove_file(&stale) {
             Ok(()) => {}
@@ -133,8 +133,12 @@ fn prepare(store: &Store, id: &str, layout: &Layout) -> Result<()> {
         std::fs::create_dir_all(&dir)
             .map_err(|e| HsError::io(format!("creating {}", dir.display()), e))?;
     }
+    // A record just created has nothing to reset (saves a locked write).
+    if record.state == hs_state::State::new() {
+        return Ok(());
+    }
     store
-        .update(id, |state| {
+        .update(&record.id, |state| {
             state.status = Status::Created;
             state.init = None;
             state.monitor = None;

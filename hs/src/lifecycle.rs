@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use hs_state::schema::Status;
+use hs_state::schema::{ProcessRef, Status};
 use hs_state::{Record, Store};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -38,6 +38,39 @@ pub fn wait_for(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// Waits until `process` has ended (a zombie counts) or `timeout` passed;
+/// true when it is gone. Woken by a pidfd the moment it exits, not by
+/// polling; falls back to polling where pidfd_open is missing.
+pub fn wait_gone(process: &ProcessRef, timeout: Duration) -> bool {
+    use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, process.pid, 0) };
+    if raw < 0 {
+        return wait_for(timeout, || !process.is_alive());
+    }
+    // SAFETY: the kernel just returned this fd to us.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
+    // Opened by pid: make sure it is still the recorded process.
+    if !process.is_alive() {
+        return true;
+    }
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = left.as_millis().min(i32::MAX as u128) as i32;
+        let mut fds = [nix::poll::PollFd::new(
+            pidfd.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let timeout = nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX);
+        match nix::poll::poll(&mut fds, timeout) {
+            Ok(n) if n > 0 => return true,
+            Err(nix::errno::Errno::EINTR) => continue,
+            _ => return !process.is_alive(),
+        }
+    }
+}
+
 /// `hs stop`: SIGTERM to the init (which forwards it to the command), up to
 /// `grace` for it to end, then SIGKILL to the whole cgroup. Returns once
 /// the init is gone and the monitor has recorded the exit.
@@ -49,7 +82,7 @@ pub fn stop(store: &Store, record: &Record, grace: Duration, tools: &Tools) -> R
         return Ok(());
     };
     let _ = nix::sys::signal::kill(Pid::from_raw(init.pid), Signal::SIGTERM);
-    if !wait_for(grace, || !init.is_alive()) {
+    if !wait_gone(&init, grace) {
         kill_all(record, tools)?;
     }
     finish(store, record);
@@ -74,7 +107,7 @@ pub fn kill_all(record: &Record, tools: &Tools) -> Result<()> {
         let _ = tools::output(&argv);
     }
     let _ = nix::sys::signal::kill(Pid::from_raw(init.pid), Signal::SIGKILL);
-    if wait_for(KILL_WAIT, || !init.is_alive()) {
+    if wait_gone(&init, KILL_WAIT) {
         Ok(())
     } else {
         Err(HsError::Other(format!(
@@ -88,7 +121,33 @@ pub fn kill_all(record: &Record, tools: &Tools) -> Result<()> {
 /// the record holds the exit code and the cgroups are gone when we return.
 pub fn finish(_store: &Store, record: &Record) {
     if let Some(monitor) = record.state.monitor {
-        wait_for(CLEANUP_WAIT, || !monitor.is_alive());
+        wait_gone(&monitor, CLEANUP_WAIT);
+    }
+}
+
+/// Records how the container ended (the monitor's exit file, when it
+/// wrote one) in its state. `hs cleanup` does this, and so does a
+/// foreground run that read the exit file first, so it need not wait for
+/// the monitor; whichever comes second changes nothing. Ok(false) when the
+/// record is gone.
+pub fn record_exit(
+    store: &Store,
+    id: &str,
+    exit: Option<&hs_pty::exit_file::ExitFile>,
+) -> Result<bool> {
+    let updated = store.update(id, |state| {
+        state.status = Status::Exited;
+        if let Some(exit) = exit {
+            state.exit_code = Some(exit.exit_code);
+        }
+        if state.finished.is_none() || exit.is_some() {
+            state.finished = Some(exit.map(|e| e.finished).unwrap_or_else(chrono::Utc::now));
+        }
+    });
+    match updated {
+        Ok(_) => Ok(true),
+        Err(hs_state::Error::NotFound { .. }) => Ok(false),
+        Err(e) => Err(HsError::State(e.to_string())),
     }
 }
 
