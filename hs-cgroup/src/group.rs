@@ -158,6 +158,7 @@ impl Group {
         if signal == Signal::SIGKILL {
             for member in self.members.iter().rev() {
                 if member.kill_all()? {
+                    trace("cgroup.kill", member.dir());
                     return Ok(());
                 }
             }
@@ -168,6 +169,10 @@ impl Group {
                 f.set_frozen(true, deadline)?;
             }
             let pids = self.procs()?;
+            hs_common::trace::log(
+                "kill",
+                &format!("{signal} to {} pids: {pids:?}", pids.len()),
+            );
             for &pid in &pids {
                 // A pid that exited meanwhile is no error.
                 let _ = nix::sys::signal::kill(Pid::from_raw(pid), signal);
@@ -242,10 +247,15 @@ impl Group {
         }
         self.wait_empty(deadline)?;
         for member in &self.members {
+            trace("rmdir", member.dir());
             member.remove(deadline)?;
         }
         Ok(())
     }
+}
+
+fn trace(step: &str, dir: &std::path::Path) {
+    hs_common::trace::log(step, &dir.display().to_string());
 }
 
 /// The controller-free v2 paths (create, join, procs, freeze, events,

@@ -93,7 +93,8 @@ pub fn detect_layout() -> Layout {
 /// The hierarchies hs-cgroup uses on this machine.
 pub fn hierarchies() -> Result<Vec<Hierarchy>, Error> {
     let read = |path: &str| {
-        std::fs::read_to_string(path).map_err(|e| Error::io("reading", Path::new(path), e))
+        crate::fs::read_pseudo(Path::new(path), 16 * 1024)
+            .map_err(|e| Error::io("reading", Path::new(path), e))
     };
     let found = parse_hierarchies(
         &read("/proc/self/mountinfo")?,

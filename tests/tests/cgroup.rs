@@ -547,3 +547,40 @@ fn concurrent_execs_under_one_new_parent_all_succeed() {
         );
     }
 }
+
+#[test]
+fn on_a_legacy_layout_exec_kill_and_rm_use_v1_only() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let cg = Cg::new();
+    let marker = sleep_marker();
+    // A private mount namespace where /sys/fs/cgroup/unified is a plain
+    // tmpfs: statfs finds no cgroup2 tree, as on a v1-only machine.
+    let script = r#"
+        umount /sys/fs/cgroup/unified && mount -t tmpfs legacy /sys/fs/cgroup/unified || exit 99
+        hc=$1 name=$2 marker=$3
+        "$hc" exec --name "$name" --info-fd 3 -- sh -c "sleep $marker & sleep $marker & exec sleep $marker" 3>&1 >/dev/null 2>&1 &
+        i=0
+        until [ "$("$hc" procs --name "$name" 2>/dev/null | tr -cd , | wc -c)" = 2 ]; do
+            i=$((i+1)); [ $i -lt 1000 ] || exit 98; sleep 0.01
+        done
+        "$hc" rm --kill --name "$name" || exit 97
+        wait
+    "#;
+    let out = run_ok(
+        hs_tests::in_private_mount_ns("sh")
+            .env("HS_CGROUP_PARENT", &cg.env.cgroup_parent)
+            .args(["-c", script, "sh"])
+            .arg(hs_tests::bin("hs-cgroup"))
+            .args([&cg.name, &marker]),
+    );
+    let info: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let keys: Vec<&String> = info["cgroups"].as_object().unwrap().keys().collect();
+    assert!(
+        !keys.is_empty() && !keys.iter().any(|k| *k == "unified"),
+        "{info}"
+    );
+    assert!(cg.dirs().is_empty(), "left: {:?}", cg.dirs());
+    hs_tests::assert_no_processes_with(&marker);
+}
