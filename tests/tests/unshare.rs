@@ -966,3 +966,44 @@ fn a_terminal_signal_is_not_forwarded_to_a_command_with_its_own_console() {
     drop(master);
     assert_fixture_unchanged();
 }
+
+#[test]
+fn a_file_volume_is_bound_onto_a_file() {
+    if !require_root() {
+        return;
+    }
+    let root = rootfs_copy();
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("config");
+    std::fs::write(&file, "setting=1\n").unwrap();
+    let volume = format!("{}:/etc/app/config:ro", file.display());
+    let out = container_ok(
+        root.path(),
+        &["--volume", &volume],
+        "cat /etc/app/config; echo x >> /etc/app/config 2>/dev/null && echo written; true",
+    );
+    assert_eq!(out, "setting=1\n");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "setting=1\n");
+    assert_fixture_unchanged();
+}
+
+#[test]
+fn a_volume_target_climbing_with_dotdot_stays_inside_the_root() {
+    if !require_root() {
+        return;
+    }
+    let root = rootfs_copy();
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("marker"), "vol").unwrap();
+    let name = unique("hs-climb");
+    let volume = format!("{}:/../../../../{name}", src.path().display());
+    let out = container_ok(
+        root.path(),
+        &["--volume", &volume],
+        &format!("cat /{name}/marker"),
+    );
+    assert_eq!(out, "vol");
+    assert!(!Path::new("/").join(&name).exists());
+    assert!(root.path().join(&name).is_dir());
+    assert_fixture_unchanged();
+}
