@@ -34,6 +34,9 @@ enum Command {
         /// Write {"cgroups":{HIERARCHY:DIR,…}} to this fd before exec'ing.
         #[arg(long, value_name = "FD")]
         info_fd: Option<i32>,
+        /// Print the plan (one operation a line) and change nothing.
+        #[arg(long)]
+        dry_run: bool,
         /// The program to run in the cgroup, and its arguments.
         #[arg(last = true, required = true, value_name = "PROG")]
         command: Vec<OsString>,
@@ -47,6 +50,9 @@ enum Command {
         /// Also write the JSON report to this fd.
         #[arg(long, value_name = "FD")]
         info_fd: Option<i32>,
+        /// Print the plan (one operation a line) and change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Change the limits of an existing cgroup.
     Set {
@@ -213,6 +219,7 @@ fn run(command: Command) -> Result<i32, Failure> {
             address,
             limits,
             info_fd,
+            dry_run,
             command,
         } => {
             let limits = limits.parse().map_err(fail)?;
@@ -227,6 +234,9 @@ fn run(command: Command) -> Result<i32, Failure> {
             }
             .map_err(fail)?;
             group.plan_join(std::process::id() as i32, &mut ops);
+            if dry_run {
+                return print_plan(&ops);
+            }
             plan::execute(&ops, &hs_cgroup::fs::HostFs).map_err(fail)?;
             if let Some(fd) = info_fd {
                 hs_common::info::write_info(fd, &report(&group))?;
@@ -237,6 +247,7 @@ fn run(command: Command) -> Result<i32, Failure> {
             address,
             limits,
             info_fd,
+            dry_run,
         } => {
             let limits = limits.parse().map_err(fail)?;
             if let Some(fd) = info_fd {
@@ -244,6 +255,9 @@ fn run(command: Command) -> Result<i32, Failure> {
             }
             let group = address.open().map_err(fail)?;
             let ops = group.plan_create(&limits).map_err(fail)?;
+            if dry_run {
+                return print_plan(&ops);
+            }
             plan::execute(&ops, &hs_cgroup::fs::HostFs).map_err(fail)?;
             if let Some(fd) = info_fd {
                 hs_common::info::write_info(fd, &report(&group))?;
@@ -300,6 +314,13 @@ fn run(command: Command) -> Result<i32, Failure> {
             Ok(0)
         }
     }
+}
+
+fn print_plan(ops: &[plan::Op]) -> Result<i32, Failure> {
+    for op in ops {
+        println!("{op}");
+    }
+    Ok(0)
 }
 
 fn report(group: &Group) -> serde_json::Value {

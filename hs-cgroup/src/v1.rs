@@ -222,3 +222,128 @@ fn clock_ticks_per_second() -> u64 {
         100
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::HostFs;
+    use crate::layout::{resolve_named, Hierarchy, Version};
+    use std::path::Path;
+
+    /// A v1 hierarchy "mounted" at a temp dir (plain directories: the plan
+    /// only looks at what exists).
+    fn v1(root: &Path, controllers: &[&str]) -> V1 {
+        let h = Hierarchy {
+            key: controllers.join(","),
+            version: Version::V1,
+            controllers: controllers.iter().map(|c| c.to_string()).collect(),
+            mount_point: root.to_path_buf(),
+            own: root.to_path_buf(),
+        };
+        let target = resolve_named(&[h], "/hs", "c").remove(0);
+        V1::new(target, Arc::new(HostFs))
+    }
+
+    fn plan(cgroup: &V1, limits: &Limits) -> Vec<String> {
+        let mut plan = Vec::new();
+        cgroup.plan_create(limits, &mut plan).unwrap();
+        let root = cgroup.target().base.display().to_string();
+        plan.iter()
+            .map(|op| op.to_string().replace(&root, "R"))
+            .collect()
+    }
+
+    #[test]
+    fn a_new_cpuset_chain_copies_cpus_and_mems_before_the_limit() {
+        let tmp = tempfile::tempdir().unwrap();
+        let limits = Limits {
+            cpuset_cpus: Some("0".into()),
+            ..Limits::default()
+        };
+        assert_eq!(
+            plan(&v1(tmp.path(), &["cpuset"]), &limits),
+            [
+                "mkdir R/hs",
+                "copy cpuset.cpus from the parent into R/hs",
+                "copy cpuset.mems from the parent into R/hs",
+                "mkdir R/hs/c",
+                "copy cpuset.cpus from the parent into R/hs/c",
+                "copy cpuset.mems from the parent into R/hs/c",
+                "write \"0\" to R/hs/c/cpuset.cpus",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_existing_parent_is_not_created_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("hs")).unwrap();
+        let limits = Limits {
+            pids_limit: Some(Some(20)),
+            ..Limits::default()
+        };
+        assert_eq!(
+            plan(&v1(tmp.path(), &["pids"]), &limits),
+            ["mkdir R/hs/c", "write \"20\" to R/hs/c/pids.max"]
+        );
+    }
+
+    #[test]
+    fn memory_goes_before_memsw_on_a_new_cgroup_and_after_when_raising() {
+        let tmp = tempfile::tempdir().unwrap();
+        let limits = Limits {
+            memory: Some(32 << 20),
+            swap: Some(Swap::Total(64 << 20)),
+            ..Limits::default()
+        };
+        let cgroup = v1(tmp.path(), &["memory"]);
+        let fresh = plan(&cgroup, &limits);
+        assert!(fresh[2].contains("memory.limit_in_bytes"), "{fresh:?}");
+        assert!(
+            fresh[3].contains("memory.memsw.limit_in_bytes"),
+            "{fresh:?}"
+        );
+        // An existing 16M limit: memsw must grow first.
+        std::fs::create_dir_all(tmp.path().join("hs/c")).unwrap();
+        std::fs::write(tmp.path().join("hs/c/memory.limit_in_bytes"), "16777216\n").unwrap();
+        let raise = plan(&cgroup, &limits);
+        assert!(
+            raise[0].contains("memory.memsw.limit_in_bytes"),
+            "{raise:?}"
+        );
+        assert!(raise[1].contains("memory.limit_in_bytes"), "{raise:?}");
+    }
+
+    #[test]
+    fn cpus_and_weight_become_quota_period_and_shares() {
+        let tmp = tempfile::tempdir().unwrap();
+        let limits = Limits {
+            cpus: Some(0.5),
+            cpu_weight: Some(100),
+            ..Limits::default()
+        };
+        let ops = plan(&v1(tmp.path(), &["cpu", "cpuacct"]), &limits);
+        assert_eq!(
+            &ops[2..],
+            [
+                "write \"100000\" to R/hs/c/cpu.cfs_period_us",
+                "write \"50000\" to R/hs/c/cpu.cfs_quota_us",
+                "write \"2597\" to R/hs/c/cpu.shares",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_hierarchy_ignores_limits_of_controllers_it_does_not_have() {
+        let tmp = tempfile::tempdir().unwrap();
+        let limits = Limits {
+            memory: Some(32 << 20),
+            pids_limit: Some(Some(5)),
+            ..Limits::default()
+        };
+        assert_eq!(
+            plan(&v1(tmp.path(), &["freezer"]), &limits),
+            ["mkdir R/hs", "mkdir R/hs/c"]
+        );
+    }
+}

@@ -584,3 +584,23 @@ fn on_a_legacy_layout_exec_kill_and_rm_use_v1_only() {
     assert!(cg.dirs().is_empty(), "left: {:?}", cg.dirs());
     hs_tests::assert_no_processes_with(&marker);
 }
+
+#[test]
+fn dry_run_prints_the_plan_and_creates_nothing() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let cg = Cg::new();
+    let out = run_ok(&mut cg.cmd(
+        "exec",
+        &["--dry-run", "--memory", "64M", "--", "/nonexistent/prog"],
+    ));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().any(|l| l.starts_with("mkdir ")), "{text}");
+    assert!(text.contains("memory.limit_in_bytes"), "{text}");
+    assert!(
+        text.lines().last().unwrap().starts_with("move pid"),
+        "{text}"
+    );
+    assert_no_cgroups(&cg.env.cgroup_parent);
+}
