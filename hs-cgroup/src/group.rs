@@ -165,21 +165,21 @@ impl Group {
         }
         let freezer = self.freezer();
         loop {
-            if let Some(f) = freezer {
-                f.set_frozen(true, deadline)?;
-            }
-            let pids = self.procs()?;
-            hs_common::trace::log(
-                "kill",
-                &format!("{signal} to {} pids: {pids:?}", pids.len()),
-            );
-            for &pid in &pids {
-                // A pid that exited meanwhile is no error.
-                let _ = nix::sys::signal::kill(Pid::from_raw(pid), signal);
-            }
-            if let Some(f) = freezer {
-                f.set_frozen(false, deadline)?;
-            }
+            let pids = match freezer {
+                Some(f) => {
+                    let frozen = f.set_frozen(true, deadline);
+                    let signalled = frozen.and_then(|()| self.signal_all(signal));
+                    // Thaw whatever happened: a cgroup left frozen (or stuck
+                    // freezing) would hang the container. Thawing gets its
+                    // own grace even when freezing used up the deadline.
+                    let grace = deadline.max(Instant::now() + Duration::from_secs(1));
+                    let thawed = f.set_frozen(false, grace);
+                    let pids = signalled?;
+                    thawed?;
+                    pids
+                }
+                None => self.signal_all(signal)?,
+            };
             if signal != Signal::SIGKILL || pids.is_empty() {
                 return Ok(());
             }
@@ -188,6 +188,20 @@ impl Group {
             }
             self.wait_change(Duration::from_millis(10));
         }
+    }
+
+    /// Sends `signal` to every pid in the cgroup now; returns them.
+    fn signal_all(&self, signal: Signal) -> Result<Vec<i32>, Error> {
+        let pids = self.procs()?;
+        hs_common::trace::log(
+            "kill",
+            &format!("{signal} to {} pids: {pids:?}", pids.len()),
+        );
+        for &pid in &pids {
+            // A pid that exited meanwhile is no error.
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), signal);
+        }
+        Ok(pids)
     }
 
     fn wait_change(&self, timeout: Duration) {
