@@ -155,7 +155,14 @@ fn run_in_root(op: &Op, root: &OwnedFd) -> Result<()> {
             bind_tree(None, source, &target, *readonly).map_err(sys(what()))
         }
         Op::MaskFile(path) => match maybe(root, path, &what)? {
-            Some(target) => bind_tree(None, "/dev/null", &target, false).map_err(sys(what())),
+            // The container's own /dev/null (made earlier in the plan), so
+            // nothing of the host's /dev is needed.
+            Some(target) => {
+                let null = resolve(root, Path::new("/dev/null"), Create::Nothing, &what)?
+                    .open()
+                    .map_err(sys(what()))?;
+                bind_tree(Some(&null), "", &target, false).map_err(sys(what()))
+            }
             None => Ok(()),
         },
         Op::MaskDir(path) => match maybe(root, path, &what)? {
