@@ -265,7 +265,13 @@ fn cpus_limit_throttles_a_busy_loop() {
     }
     let cg = Cg::new();
     let started = Instant::now();
-    cg.spawn(&["--cpus", "0.2"], &["sh", "-c", "while :; do :; done"], 1);
+    // High shares: on a loaded machine the loop must get more than its
+    // quota from the scheduler, or the quota never bites.
+    cg.spawn(
+        &["--cpus", "0.2", "--cpu-shares", "20000"],
+        &["sh", "-c", "while :; do :; done"],
+        1,
+    );
     let throttled = wait_until(Duration::from_secs(30), || {
         num(&cg.stats(), &["cpu", "nr_throttled"]).unwrap_or(0) >= 5
     });
