@@ -96,11 +96,16 @@ pub fn hierarchies() -> Result<Vec<Hierarchy>, Error> {
         crate::fs::read_pseudo(Path::new(path), 16 * 1024)
             .map_err(|e| Error::io("reading", Path::new(path), e))
     };
+    let layout = detect_layout();
     let found = parse_hierarchies(
         &read("/proc/self/mountinfo")?,
         &read("/proc/self/cgroup")?,
-        detect_layout(),
+        layout,
     );
+    if hs_common::trace::enabled() {
+        let keys: Vec<&str> = found.iter().map(|h| h.key.as_str()).collect();
+        hs_common::trace::log("layout", &format!("{layout:?}: {}", keys.join(" ")));
+    }
     if found.is_empty() {
         return Err(Error::NoHierarchies);
     }
