@@ -68,7 +68,8 @@ impl Blocked {
     }
 
     /// Undoes [`Blocked::new`] and [`Blocked::install_handlers`] in a child
-    /// before it execs (a blocked mask and ignored signals survive exec).
+    /// before it execs: a blocked mask survives exec, and with default
+    /// handlers a signal that arrives before the exec acts as it will after.
     pub fn restore(&self) -> Result<()> {
         let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
         for signal in FORWARDED {
@@ -106,9 +107,7 @@ impl Blocked {
             }
         }
     }
-}
 
-impl Blocked {
     /// The next pending signal of the set, and whether the kernel sent it.
     fn next(&self) -> Option<(Signal, bool)> {
         // SAFETY: siginfo_t is plain data that sigwaitinfo fills in.
