@@ -148,11 +148,15 @@ fn monitor_step(
     if config.interactive {
         step.push("--stdin".into());
     }
+    // The cgroup parent goes along so the cleanup can remove the cgroups
+    // even when a foreground `run --rm` removed the record first.
     step.extend(words(&[
         "--on-exit",
         &tools.hs,
         "--on-exit-arg",
         "cleanup",
+        "--on-exit-arg",
+        &format!("--cgroup-parent={}", cgroup_parent(config)),
         "--on-exit-arg",
         id,
     ]));
@@ -429,7 +433,7 @@ mod tests {
         let steps = chain(&config(Rootfs::Host { dirs: None }));
         let joined = steps[0].join(" ");
         assert!(joined.contains(&format!(
-            "--on-exit hs --on-exit-arg cleanup --on-exit-arg {ID}"
+            "--on-exit hs --on-exit-arg cleanup --on-exit-arg --cgroup-parent=/hs --on-exit-arg {ID}"
         )));
         assert!(joined.contains("--detach"));
         assert!(!joined.contains("--tty"));

@@ -74,7 +74,7 @@ pub enum Command {
     Man(ManArgs),
     /// The monitor's on-exit step: record the exit, remove cgroups, --rm
     #[command(hide = true)]
-    Cleanup(ContainerArg),
+    Cleanup(CleanupArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -229,6 +229,14 @@ pub struct ContainersArgs {
 
 #[derive(Debug, Args)]
 pub struct ContainerArg {
+    pub container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    /// The parent the container's cgroup was created under
+    #[arg(long = "cgroup-parent")]
+    pub cgroup_parent: Option<String>,
     pub container: String,
 }
 

@@ -168,11 +168,12 @@ fn run(args: RunArgs) -> Outcome {
         started,
     );
     if let Some(claim) = claim {
-        // Our claim made `hs cleanup` leave the removal to us.
+        // Our claim made `hs cleanup` leave the record to us; the cgroups
+        // are the cleanup's to remove, so we do not wait for them.
         drop(claim);
         if let Ok(fresh) = store.get(&record.id) {
             if !is_running(&fresh) {
-                lifecycle::remove(&store, &fresh, false, &tools)?;
+                lifecycle::remove_record(&store, &fresh)?;
             }
         }
     }

@@ -223,17 +223,23 @@ pub fn wait(store: &Store, id: &str) -> Result<Option<i32>> {
 /// Removes the container's cgroups (idempotent): by their recorded dirs,
 /// or by parent and name when the start never recorded them.
 pub fn remove_cgroups(record: &Record, tools: &Tools) {
-    let mut argv = vec![tools.cgroup.clone(), "rm".into(), "--kill".into()];
     if record.state.cgroups.is_empty() {
-        argv.extend([
-            "--parent".to_string(),
-            chain::cgroup_parent(&record.config).to_string(),
-            "--name".to_string(),
-            record.id.clone(),
-        ]);
+        remove_named_cgroups(chain::cgroup_parent(&record.config), &record.id, tools);
     } else {
-        argv.extend(tools::path_flags(record.state.cgroups.values()));
+        cgroup_rm(tools, tools::path_flags(record.state.cgroups.values()));
     }
+}
+
+/// Removes the cgroup `name` under `parent` (relative to this process's own
+/// cgroup when it has no leading `/`).
+pub fn remove_named_cgroups(parent: &str, name: &str, tools: &Tools) {
+    let address = ["--parent", parent, "--name", name];
+    cgroup_rm(tools, address.iter().map(|s| s.to_string()).collect());
+}
+
+fn cgroup_rm(tools: &Tools, address: Vec<String>) {
+    let mut argv = vec![tools.cgroup.clone(), "rm".into(), "--kill".into()];
+    argv.extend(address);
     if let Err(e) = tools::output(&argv) {
         hs_common::trace::log("cleanup", &e.to_string());
     }
@@ -305,6 +311,12 @@ pub fn remove(store: &Store, record: &Record, force: bool, tools: &Tools) -> Res
     {
         remove_cgroups(&fresh, tools);
     }
+    remove_record(store, record)
+}
+
+/// Deletes a stopped container's record and layers, refusing when anything
+/// below its directory is a mount point in this mount namespace.
+pub fn remove_record(store: &Store, record: &Record) -> Result<()> {
     if let Some(mount) = mounts_below(&record.dir).into_iter().next() {
         return Err(HsError::MountedInside {
             id: record.id.clone(),

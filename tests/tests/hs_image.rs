@@ -379,6 +379,16 @@ fn rm_flag_removes_the_container_after_a_foreground_run() {
     assert!(wait_until(Duration::from_secs(10), || world
         .containers()
         .is_empty()));
+    // The monitor's cleanup removes the cgroup, even though the
+    // foreground run removed the record before it got there.
+    let parent = world.env.cgroup_parent.clone();
+    assert!(wait_until(Duration::from_secs(10), || {
+        hs_tests::own_cgroup_dirs().iter().all(|dir| {
+            std::fs::read_dir(dir.join(&parent))
+                .map(|entries| !entries.flatten().any(|e| e.path().is_dir()))
+                .unwrap_or(true)
+        })
+    }));
 }
 
 #[test]

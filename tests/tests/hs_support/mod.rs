@@ -99,7 +99,17 @@ impl Drop for World {
         for id in ids.lines().filter(|l| !l.is_empty()) {
             let _ = run(self.hs().args(["rm", "-f", id]));
         }
-        hs_tests::remove_cgroup_parent(&self.env.cgroup_parent);
+        // Monitors remove their containers' cgroups on exit, a moment
+        // after a foreground `run --rm` returned: let them finish.
+        let parent = &self.env.cgroup_parent;
+        wait_until(Duration::from_secs(10), || {
+            hs_tests::own_cgroup_dirs().iter().all(|dir| {
+                std::fs::read_dir(dir.join(parent))
+                    .map(|entries| !entries.flatten().any(|e| e.path().is_dir()))
+                    .unwrap_or(true)
+            })
+        });
+        hs_tests::remove_cgroup_parent(parent);
     }
 }
 
