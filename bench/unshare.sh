@@ -63,12 +63,19 @@ mkfifo "$scratch/ready"
 "$hu" --ns "$ns" --root "$root" -- /bin/sh -c 'echo ready; exec sleep 1000' >"$scratch/ready" &
 container_pid=$!
 read -r _ <"$scratch/ready"
-init=$(awk '/^NSpid:/ && $NF == 1 { print FILENAME }' /proc/[0-9]*/status 2>/dev/null |
-	while read -r f; do
-		p=${f#/proc/}
-		p=${p%/status}
-		[[ $(cat "/proc/$p/cmdline" 2>/dev/null | tr '\0' ' ') == "$hu --ns $ns --root $root "* ]] && echo "$p"
-	done | head -n1)
+# Its init: the process whose pid in its own namespace is 1 and whose
+# command line is that of the container started above.
+init=
+for status in /proc/[0-9]*/status; do
+	pid=${status#/proc/}
+	pid=${pid%/status}
+	awk '/^NSpid:/ { exit !($NF == 1) }' "$status" 2>/dev/null || continue
+	cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || continue
+	if [[ $cmdline == "$hu --ns $ns --root $root "* ]]; then
+		init=$pid
+		break
+	fi
+done
 if [[ -n $init ]]; then
 	bench_group unshare-join "hs-unshare --join: enter a running container, then /bin/true" \
 		"floor|nsenter -a -t PID true|nsenter -m -u -i -p -C -r -w -t $init /bin/true" \
