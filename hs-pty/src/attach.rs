@@ -14,7 +14,7 @@ use nix::sys::signal::Signal;
 
 use crate::detach_keys::DetachMatcher;
 use crate::fdio;
-use crate::protocol::{ClientMsg, ServerMsg, MAX_DATA, MAX_PACKET};
+use crate::protocol::{ClientMsg, ServerMsg, MAX_INPUT, MAX_PACKET};
 use crate::signals::Signals;
 use crate::socket;
 use crate::terminal::{self, RawMode};
@@ -68,8 +68,8 @@ pub fn attach(opts: AttachOptions) -> Result<i32, Failure> {
     };
     let mut matcher = DetachMatcher::new(opts.detach_keys);
     let mut packet = vec![0u8; MAX_PACKET];
-    let mut input = [0u8; MAX_DATA];
-    let mut forward = Vec::with_capacity(MAX_DATA);
+    let mut input = [0u8; MAX_INPUT];
+    let mut forward = Vec::with_capacity(MAX_INPUT);
     loop {
         let mut fds = [
             fdio::pollfd(signals.as_fd().as_raw_fd(), libc::POLLIN),
@@ -121,8 +121,9 @@ pub fn attach(opts: AttachOptions) -> Result<i32, Failure> {
                 Ok(n) => {
                     forward.clear();
                     let detach = matcher.feed(&input[..n], &mut forward);
-                    if !forward.is_empty() {
-                        send(sock, ClientMsg::Input(&forward))?;
+                    // Held-back detach keys can make it a little longer.
+                    for chunk in forward.chunks(MAX_INPUT) {
+                        send(sock, ClientMsg::Input(chunk))?;
                     }
                     if detach {
                         return Ok(0);

@@ -5,9 +5,25 @@ use std::os::fd::RawFd;
 use nix::errno::Errno;
 
 pub fn read(fd: RawFd, buf: &mut [u8]) -> Result<usize, Errno> {
+    read_raw(fd, buf.as_mut_ptr().cast(), buf.len())
+}
+
+/// Reads up to `max` bytes onto the end of `buf` (no zeroing, no bounce
+/// buffer: the monitor's hot path).
+pub fn read_append(fd: RawFd, buf: &mut Vec<u8>, max: usize) -> Result<usize, Errno> {
+    buf.reserve(max);
+    let spare = buf.spare_capacity_mut();
+    let max = max.min(spare.len());
+    let n = read_raw(fd, spare.as_mut_ptr().cast(), max)?;
+    // SAFETY: read(2) initialised the first n bytes of the spare capacity.
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
+}
+
+fn read_raw(fd: RawFd, ptr: *mut libc::c_void, len: usize) -> Result<usize, Errno> {
     loop {
-        // SAFETY: buf is valid for buf.len() bytes.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        // SAFETY: the caller passes memory valid for len bytes.
+        let n = unsafe { libc::read(fd, ptr, len) };
         match Errno::result(n) {
             Err(Errno::EINTR) => continue,
             other => return other.map(|n| n as usize),

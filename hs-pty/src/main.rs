@@ -3,7 +3,6 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use hs_common::Failure;
 use hs_pty::child::Terminal;
 
 /// The container monitor: PTY or pipes, attach socket, log, exit file;
@@ -140,20 +139,7 @@ struct RunArgs {
 
 fn main() {
     hs_common::run_main("hs-pty", || {
-        let cli = match Cli::try_parse() {
-            Ok(cli) => cli,
-            Err(e) if !e.use_stderr() => {
-                let _ = e.print();
-                return Ok(0);
-            }
-            Err(e) => {
-                // One line, the way every hs tool reports bad input.
-                let text = e.to_string();
-                let message = text.split("\n\nUsage:").next().unwrap_or(&text);
-                let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
-                return Err(Failure::tool(message.trim_start_matches("error: ")));
-            }
-        };
+        let cli: Cli = hs_common::cli::parse("hs-pty")?;
         match cli.command {
             Command::Serve(args) => hs_pty::serve::serve(hs_pty::serve::ServeOptions {
                 socket: args.socket,

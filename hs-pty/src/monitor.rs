@@ -22,7 +22,7 @@ use nix::unistd::Pid;
 use crate::child::Spawned;
 use crate::fdio;
 use crate::log::{LogWriter, Stream};
-use crate::protocol::{ClientMsg, ServerMsg, MAX_DATA, MAX_PACKET};
+use crate::protocol::{ClientMsg, ServerMsg, MAX_CLIENT_PACKET, MAX_DATA, MAX_INPUT};
 use crate::ring::Ring;
 use crate::signals::{Signals, FORWARDED};
 use crate::socket::Listener;
@@ -45,7 +45,7 @@ const MAX_CLIENTS: usize = 128;
 /// and per-chunk work (a log record, a message, a client wakeup) would
 /// otherwise dominate. Output that comes in small reads (typing, prompts)
 /// goes out at once.
-const BATCH_WINDOW: Duration = Duration::from_millis(2);
+const BATCH_WINDOW: Duration = Duration::from_millis(4);
 /// A read this short means the program is not streaming.
 const SMALL_READ: usize = 1024;
 
@@ -504,8 +504,8 @@ impl Monitor {
         // second one would only say EAGAIN. Gathering happens across
         // wakeups, in the batch (flushed before a message would overflow).
         let room = MAX_DATA - self.batch.buf.len();
-        let mut buf = [0u8; MAX_DATA];
-        let (filled, ended) = match fdio::read(raw, &mut buf[..room]) {
+        let before = self.batch.buf.len();
+        let (filled, ended) = match fdio::read_append(raw, &mut self.batch.buf, room) {
             Ok(0) => (0, true),
             Ok(n) => (n, false),
             Err(Errno::EAGAIN) => (0, false),
@@ -513,11 +513,12 @@ impl Monitor {
             Err(_) => (0, true),
         };
         if filled > 0 {
-            self.batch.stream = stream;
-            self.batch.buf.extend_from_slice(&buf[..filled]);
+            if before == 0 {
+                self.batch.stream = stream;
+            }
             self.batch.since.get_or_insert_with(Instant::now);
         }
-        if ended || (1..SMALL_READ).contains(&filled) || self.batch.buf.len() > MAX_DATA - 4096 {
+        if ended || (1..SMALL_READ).contains(&filled) || self.batch.buf.len() > MAX_DATA - 8192 {
             self.flush_batch();
         }
         if ended {
@@ -569,7 +570,7 @@ impl Monitor {
     }
 
     fn on_local_input(&mut self) {
-        let mut buf = [0u8; MAX_DATA];
+        let mut buf = [0u8; MAX_INPUT];
         match fdio::read(0, &mut buf) {
             Ok(0) | Err(Errno::EIO) | Err(Errno::EBADF) => {
                 if let Some(local) = &mut self.local {
@@ -582,7 +583,7 @@ impl Monitor {
     }
 
     fn on_client_packet(&mut self, i: usize) {
-        let mut buf = [0u8; MAX_PACKET];
+        let mut buf = [0u8; MAX_CLIENT_PACKET];
         let n = match fdio::recv_packet(self.clients[i].fd.as_raw_fd(), &mut buf) {
             Ok(0) => {
                 self.clients[i].dead = true;

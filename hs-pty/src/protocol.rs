@@ -11,10 +11,15 @@
 
 use hs_common::console::WindowSize;
 
-/// Largest payload of one output or input message.
-pub const MAX_DATA: usize = 32 * 1024;
-/// A receive buffer that holds any message whole.
+/// Largest payload of one output message.
+pub const MAX_DATA: usize = 64 * 1024;
+/// A receive buffer that holds any monitor message whole.
 pub const MAX_PACKET: usize = MAX_DATA + 16;
+/// Largest payload of one input message (typing comes in bytes; a paste is
+/// split): keeps the monitor's receive buffer small.
+pub const MAX_INPUT: usize = 4096;
+/// A receive buffer that holds any client message whole.
+pub const MAX_CLIENT_PACKET: usize = MAX_INPUT + 16;
 
 pub const HELLO: u8 = b'h';
 pub const INPUT: u8 = b'i';
