@@ -193,6 +193,54 @@ fn root_spec(dir: PathBuf, options: &Options) -> Result<RootSpec> {
     })
 }
 
+/// What `run` would do, one shell-like line per step (`--dry-run`; the
+/// setup lines are the ones `HS_TRACE=1` logs).
+pub fn describe(request: &Request) -> Vec<String> {
+    let mut lines = Vec::new();
+    let argv = request
+        .launch
+        .argv
+        .iter()
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if let Some(pid) = request.join {
+        let wanted = request.ns.unwrap_or_else(Namespaces::all);
+        lines.push(format!("setns {} of pid {pid}", wanted.names().join(",")));
+        lines.push("fork: the command runs in the joined pid namespace".into());
+        if wanted.has(Kind::Mnt) {
+            lines.push(format!("chroot /proc/{pid}/root"));
+        }
+    }
+    let ns = request.ns.filter(|_| request.join.is_none());
+    if let Some(ns) = ns {
+        lines.push(format!("unshare {}", ns.names().join(",")));
+        if ns.has(Kind::Mnt) {
+            lines.push("make-rprivate /".into());
+        }
+        if let Some(name) = &request.hostname {
+            lines.push(format!("hostname {name}"));
+        }
+        if ns.has(Kind::Net) {
+            lines.push("ip link set lo up".into());
+        }
+        if ns.has(Kind::Pid) {
+            lines.push("fork: pid 1 of the new namespace; this process waits".into());
+        }
+    }
+    if let Some(root) = &request.root {
+        lines.extend(plan::plan(root).iter().map(|op| op.to_string()));
+    }
+    if ns.is_some_and(|ns| ns.has(Kind::Pid)) && request.init {
+        lines.push("init: fork the command, reap orphans, forward signals".into());
+    }
+    if request.launch.console.is_some() {
+        lines.push("console: pty from /dev/pts/ptmx, master over HS_CONSOLE_FD".into());
+    }
+    lines.push(format!("exec {argv}"));
+    lines
+}
+
 /// Does what `request` asks; returns the exit code of a process that
 /// stays behind, or the failure (an exec returns only on failure).
 pub fn run(request: Request) -> Result<i32, Failure> {
@@ -352,6 +400,31 @@ mod tests {
             o.root = Some("/".into());
         }));
         assert!(msg.contains("--join"), "{msg}");
+    }
+
+    #[test]
+    fn dry_run_lists_namespaces_plan_init_and_exec_in_order() {
+        let root = tempfile::tempdir().unwrap();
+        let request = Request::new(
+            options(|o| {
+                o.ns = Some("mnt,pid,uts".into());
+                o.hostname = Some("h".into());
+                o.root = Some(root.path().into());
+            }),
+            None,
+        )
+        .unwrap();
+        let lines = describe(&request);
+        assert_eq!(lines[0], "unshare uts,pid,mnt");
+        assert_eq!(lines[1], "make-rprivate /");
+        assert_eq!(lines[2], "hostname h");
+        let pivot = lines
+            .iter()
+            .position(|l| l.starts_with("pivot_root"))
+            .unwrap();
+        let init = lines.iter().position(|l| l.starts_with("init:")).unwrap();
+        assert!(pivot < init);
+        assert_eq!(lines.last().unwrap(), "exec true");
     }
 
     #[test]

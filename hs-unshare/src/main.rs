@@ -70,6 +70,9 @@ struct Cli {
     /// Write {"pid":N} to this fd once the namespaces exist
     #[arg(long, value_name = "FD")]
     info_fd: Option<i32>,
+    /// Check the options, print the steps one per line and change nothing
+    #[arg(long)]
+    dry_run: bool,
     /// The rest of the chain
     #[arg(last = true, required = true, value_name = "PROG")]
     prog: Vec<OsString>,
@@ -103,6 +106,12 @@ fn main() {
             argv: cli.prog,
         };
         let request = hs_unshare::Request::new(options, hs_common::console::inherited_fd())?;
+        if cli.dry_run {
+            for line in hs_unshare::describe(&request) {
+                println!("{line}");
+            }
+            return Ok(0);
+        }
         hs_unshare::run(request)
     })
 }

@@ -1007,3 +1007,34 @@ fn a_volume_target_climbing_with_dotdot_stays_inside_the_root() {
     assert!(root.path().join(&name).is_dir());
     assert_fixture_unchanged();
 }
+
+#[test]
+fn dry_run_prints_the_steps_and_changes_nothing() {
+    if !require_root() {
+        return;
+    }
+    let root = rootfs_copy();
+    std::fs::remove_dir(root.path().join("mnt")).unwrap();
+    let before = tree_digest(root.path());
+    let hostname_before = nix::unistd::gethostname().unwrap();
+    let (code, out, err) = run(unshare()
+        .args([
+            "--dry-run",
+            "--ns",
+            "mnt,pid,uts",
+            "--hostname",
+            "dry",
+            "--root",
+        ])
+        .arg(root.path())
+        .args(["--", "/bin/sh", "-c", "echo ran"]));
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "unshare uts,pid,mnt");
+    assert!(lines.contains(&"mkdir -m 755 /mnt"), "{out}");
+    assert!(lines.iter().any(|l| l.starts_with("pivot_root")), "{out}");
+    assert_eq!(lines.last(), Some(&"exec /bin/sh -c echo ran"));
+    assert_eq!(tree_digest(root.path()), before);
+    assert_eq!(nix::unistd::gethostname().unwrap(), hostname_before);
+    assert_no_mounts_under(root.path());
+}
