@@ -42,7 +42,10 @@ pub fn foreground(
     };
     hs_pty::logs::logs(&options, std::io::stdout(), std::io::stderr())?;
     let exit = hs_pty::exit_file::ExitFile::read(&layout.exit_file()).map_err(Failure::tool)?;
-    lifecycle::record_exit(store, &record.id, Some(&exit))?;
+    // A --rm container's record is about to go: no point writing to it.
+    if !record.config.auto_remove {
+        lifecycle::record_exit(store, &record.id, Some(&exit))?;
+    }
     Ok(exit.exit_code)
 }
 
@@ -95,7 +98,9 @@ pub fn attach_to(
             // The container ended (not a detach): its exit is in the
             // record when we return, without waiting for the monitor.
             if let Ok(exit) = hs_pty::exit_file::ExitFile::read(&layout.exit_file()) {
-                lifecycle::record_exit(store, &record.id, Some(&exit))?;
+                if !record.config.auto_remove {
+                    lifecycle::record_exit(store, &record.id, Some(&exit))?;
+                }
             }
             Ok(code)
         }
