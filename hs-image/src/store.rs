@@ -325,8 +325,6 @@ impl Store {
     /// Staging dirs of dead processes are swept first.
     pub fn stage(&self) -> Result<Stage> {
         let tmp = self.dir.join("tmp");
-        std::fs::create_dir_all(&tmp).ctx("create", &tmp)?;
-        sweep_stale(&tmp);
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let pid = std::process::id();
         let start = hs_common::proc::stat(pid as i32).map_or(0, |s| s.start_time);
@@ -334,8 +332,21 @@ impl Store {
             "{pid}-{start}-{}",
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
-        std::fs::create_dir(&path).ctx("create", &path)?;
-        Ok(Stage { path })
+        // Another command's drop may remove an empty tmp/ between the two
+        // calls (see `Stage::drop`): make it again then.
+        let mut tries = 0;
+        loop {
+            std::fs::create_dir_all(&tmp).ctx("create", &tmp)?;
+            match std::fs::create_dir(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 5 => tries += 1,
+                result => break result.ctx("create", &path)?,
+            }
+        }
+        sweep_stale(&tmp);
+        Ok(Stage {
+            path,
+            store: self.dir.clone(),
+        })
     }
 
     /// Makes an image visible: moves its staged layers into place (a layer
@@ -490,6 +501,7 @@ fn sweep_stale(tmp: &Path) {
 /// A staging dir, removed with its content when dropped.
 pub struct Stage {
     path: PathBuf,
+    store: PathBuf,
 }
 
 impl Stage {
@@ -499,8 +511,13 @@ impl Stage {
 }
 
 impl Drop for Stage {
+    /// Also removes `tmp/` and the store dir when they are left empty, so
+    /// a failed first command leaves `$HS_ROOT` as it found it (rmdir only
+    /// ever removes an empty dir, so this cannot take anything else along).
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.path);
+        let _ = std::fs::remove_dir(self.store.join("tmp"));
+        let _ = std::fs::remove_dir(&self.store);
     }
 }
 

@@ -9,6 +9,11 @@ use std::time::Duration;
 use hs_tests::{assert_tool_error, busybox_rootfs, run, tree_digest, Env};
 use image_support::*;
 
+/// Staging dirs left in the store (tmp/ itself goes when empty).
+fn staging_dirs(env: &Env) -> usize {
+    std::fs::read_dir(env.root().join("images/tmp")).map_or(0, |d| d.count())
+}
+
 fn layer_dirs(env: &Env) -> Vec<std::path::PathBuf> {
     match std::fs::read_dir(env.root().join("images/layers")) {
         Ok(entries) => entries.flatten().map(|e| e.path()).collect(),
@@ -250,7 +255,7 @@ fn killed_import_leaves_no_visible_image_and_is_swept() {
             "after",
         ],
     );
-    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+    assert_eq!(staging_dirs(&env), 0);
 }
 
 #[test]
@@ -468,12 +473,7 @@ fn concurrent_imports_all_land() {
     let listed = image_ok(&env, &["ls"]);
     assert_eq!(listed.lines().count(), 4, "{listed}");
     assert_eq!(layer_dirs(&env).len(), 1);
-    assert_eq!(
-        std::fs::read_dir(env.root().join("images/tmp"))
-            .unwrap()
-            .count(),
-        0
-    );
+    assert_eq!(staging_dirs(&env), 0);
 }
 
 #[test]
@@ -494,4 +494,23 @@ fn usage_error_is_one_line_and_125() {
     let env = Env::new();
     let result = run(hs_image(&env).arg("import"));
     assert_tool_error(&result, "hs-image", "<FILE>");
+}
+
+#[test]
+fn failed_first_import_creates_nothing() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let env = Env::new();
+    let dir = hs_tests::tempdir_in_target("import");
+    let junk = dir.path().join("junk");
+    std::fs::write(&junk, vec![b'x'; 2048]).unwrap();
+    let result = run(hs_image(&env).arg("import").arg(&junk).arg("x"));
+    assert_eq!(result.0, 125);
+    let left: Vec<_> = std::fs::read_dir(env.root())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "left in HS_ROOT: {left:?}");
 }
