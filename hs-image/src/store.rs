@@ -150,7 +150,16 @@ impl Store {
             .layers
             .iter()
             .rev()
-            .map(|d| self.layer_dir(d))
+            .map(|d| {
+                let dir = self.layer_dir(d)?;
+                if !dir.is_dir() {
+                    return Err(Error::Store(
+                        self.dir.display().to_string(),
+                        format!("layer {d} of image {id} is missing"),
+                    ));
+                }
+                Ok(dir)
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(ImageInfo {
             id,

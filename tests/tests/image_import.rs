@@ -514,3 +514,25 @@ fn failed_first_import_creates_nothing() {
         .collect();
     assert!(left.is_empty(), "left in HS_ROOT: {left:?}");
 }
+
+#[test]
+fn image_with_a_missing_layer_is_an_error_not_a_bad_mount() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let env = Env::new();
+    let dir = hs_tests::tempdir_in_target("import");
+    image_ok(
+        &env,
+        &[
+            "import",
+            rootfs_tar(dir.path(), false).to_str().unwrap(),
+            "broken",
+        ],
+    );
+    for layer in layer_dirs(&env) {
+        std::fs::remove_dir_all(layer).unwrap();
+    }
+    let result = run(hs_image(&env).args(["lowerdirs", "broken"]));
+    assert_tool_error(&result, "hs-image", "is missing");
+}
