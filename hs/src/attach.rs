@@ -27,20 +27,12 @@ pub fn foreground(
     if record.config.tty || stdin {
         return attach_to(store, record, detach_keys, !stdin, RUN_TAIL_BYTES);
     }
-    let fresh = store.get(&record.id).ok();
-    if let Some(init) = fresh.as_ref().and_then(|r| r.state.init) {
+    let init = store.get(&record.id).ok().and_then(|r| r.state.init);
+    if let Some(init) = init {
         forward_signals(init.pid)?;
     }
     let layout = launch::layout(store, &record.id);
-    let options = hs_pty::logs::LogsOptions {
-        log: layout.log(),
-        follow: true,
-        exit_file: Some(layout.exit_file()),
-        tail: None,
-        timestamps: false,
-        since: Some(since),
-    };
-    hs_pty::logs::logs(&options, std::io::stdout(), std::io::stderr())?;
+    crate::follow::follow(&layout.log(), &layout.exit_file(), since, init)?;
     let exit = hs_pty::exit_file::ExitFile::read(&layout.exit_file()).map_err(Failure::tool)?;
     // A --rm container's record is about to go: no point writing to it.
     if !record.config.auto_remove {

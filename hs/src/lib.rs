@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod exec;
+pub mod follow;
 pub mod image;
 pub mod images;
 pub mod inspect;

@@ -1,0 +1,90 @@
+//! Following a container's log until it exits, for a foreground run
+//! without a terminal: the records are hs-pty's (`hs_pty::log::Record`),
+//! the wake-ups a pidfd on the container's init plus a short poll, not
+//! inotify (closing an inotify fd waits for an SRCU grace period, which
+//! alone cost a short run ~20 ms).
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hs_pty::log::{Record, Stream};
+use hs_state::ProcessRef;
+
+use crate::error::{HsError, Result};
+use crate::lifecycle::wait_gone;
+
+/// How often the log is read while the init runs (output latency).
+const LIVE_POLL: Duration = Duration::from_millis(10);
+/// How often the exit file is looked for once the init is gone.
+const END_POLL: Duration = Duration::from_millis(1);
+
+/// Copies the output logged from `since` on to stdout and stderr, as it
+/// comes, until `exit_file` exists and the log is drained.
+pub fn follow(
+    log: &Path,
+    exit_file: &Path,
+    since: DateTime<Utc>,
+    init: Option<ProcessRef>,
+) -> Result<()> {
+    let mut file = File::open(log)
+        .map_err(|e| HsError::io(format!("opening the log {}", log.display()), e))?;
+    let mut pending = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let exited = exit_file.exists();
+        loop {
+            let n = file
+                .read(&mut chunk)
+                .map_err(|e| HsError::io(format!("reading the log {}", log.display()), e))?;
+            if n == 0 {
+                break;
+            }
+            pending.extend_from_slice(&chunk[..n]);
+        }
+        let complete = pending
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        emit(&pending[..complete], since, log)?;
+        pending.drain(..complete);
+        if exited {
+            return Ok(());
+        }
+        match init {
+            Some(init) if init.is_alive() => {
+                wait_gone(&init, LIVE_POLL);
+            }
+            // The init is gone: the exit file follows in a moment.
+            Some(_) => std::thread::sleep(END_POLL),
+            None => std::thread::sleep(LIVE_POLL),
+        }
+    }
+}
+
+/// Writes the output bytes of complete log lines to stdout or stderr.
+fn emit(lines: &[u8], since: DateTime<Utc>, log: &Path) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr().lock();
+    for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let bad = |detail: String| {
+            HsError::Other(format!("bad record in the log {}: {detail}", log.display()))
+        };
+        let record = Record::parse(line).map_err(bad)?;
+        if record.t < since {
+            continue;
+        }
+        let bytes = record.bytes().map_err(bad)?;
+        let written = match record.stream {
+            Stream::Stdout => out.write_all(&bytes).and_then(|()| out.flush()),
+            Stream::Stderr => err.write_all(&bytes),
+        };
+        // A closed stdout (`hs run … | head`) ends the copy, not the run.
+        if written.is_err() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
