@@ -184,11 +184,31 @@ bench_target() {
 		bench_emit "| $desc | $op $limit | n/a | not measured |"
 		return
 	fi
-	awk -v a="$va" -v b="$vb" -v op="$op" -v lim="$limit" -v d="$desc" 'BEGIN {
+	awk -v a="$va" -v b="$vb" -v op="$op" -v lim="$limit" -v d="$desc" -v run="$run" \
+		-v tsv="${BENCH_TARGETS_TSV:-/dev/null}" 'BEGIN {
 		r = a / b
 		ok = (op == "<=") ? (r <= lim) : (r >= lim)
 		printf "| %s | %s %s | %.2f | %s |\n", d, op, lim, r, ok ? "met" : "**not met**"
+		printf "%s\t%s %s\t%s\t%.2f\t%s\n", d, op, lim, run, r, ok ? "met" : "not met" >>tsv
 	}' | { if [[ -n ${BENCH_OUT:-} ]]; then tee -a "$BENCH_OUT"; else cat; fi; }
+}
+
+# bench_targets_summary — one table, a column per run, from
+# $BENCH_TARGETS_TSV (written by bench_target).
+bench_targets_summary() {
+	[[ -s ${BENCH_TARGETS_TSV:-} ]] || return 0
+	awk -F'\t' '
+		!($1 in seen) { seen[$1] = 1; order[++n] = $1; lim[$1] = $2 }
+		{ r[$1, $3] = $4 " (" $5 ")"; if ($3 > runs) runs = $3 }
+		END {
+			printf "| target | limit |"; for (j = 1; j <= runs; j++) printf " run %d |", j; print ""
+			printf "| --- | --- |"; for (j = 1; j <= runs; j++) printf " ---: |"; print ""
+			for (i = 1; i <= n; i++) {
+				t = order[i]; printf "| %s | %s |", t, lim[t]
+				for (j = 1; j <= runs; j++) printf " %s |", ((t, j) in r) ? r[t, j] : "n/a"
+				print ""
+			}
+		}' "$BENCH_TARGETS_TSV"
 }
 
 # bench_rss_kib PID — resident set and proportional set size in KiB.
