@@ -6,26 +6,38 @@ use hs_common::Failure;
 use crate::error::Outcome;
 use hs_state::{Record, Store};
 
-use crate::launch;
+use crate::chain::Tools;
+use crate::launch::{self, StartError};
 use crate::lifecycle;
 
 /// How much past output a foreground run replays on attaching: what the
 /// program printed before the client connected (docker attaches first).
 pub const RUN_TAIL_BYTES: u32 = 1 << 20;
 
-/// A foreground run or `start -a`: with a terminal or stdin, the attach
-/// client; with neither, the log followed from `since` until the exit
-/// file appears (no race with a program that ends before a client could
-/// connect), with SIGINT/SIGTERM/SIGHUP/SIGQUIT forwarded to the init.
+/// A foreground run or `start -a`: starts the container and stays its
+/// terminal until it ends, returning its exit code (or the chain's, when
+/// it could not start; a tool printed why).
+///
+/// With a terminal or stdin this is an attach client, connected while the
+/// chain still starts (the socket exists before the program does), so the
+/// monitor greets it with everything printed from the start. Without
+/// either, the log is followed until the exit file appears, with
+/// SIGINT/SIGTERM/SIGHUP/SIGQUIT forwarded to the init.
 pub fn foreground(
     store: &Store,
     record: &Record,
+    tools: &Tools,
     detach_keys: Option<&str>,
     stdin: bool,
-    since: chrono::DateTime<chrono::Utc>,
 ) -> Outcome {
+    let since = chrono::Utc::now();
     if record.config.tty || stdin {
-        return attach_to(store, record, detach_keys, !stdin, RUN_TAIL_BYTES);
+        return attached(store, record, tools, detach_keys, stdin);
+    }
+    match launch::start(store, record, tools) {
+        Ok(()) => {}
+        Err(StartError::Failed(code)) => return Ok(code),
+        Err(StartError::Hs(e)) => return Err(e.into()),
     }
     let init = store.get(&record.id).ok().and_then(|r| r.state.init);
     if let Some(init) = init {
@@ -40,6 +52,43 @@ pub fn foreground(
     }
     Ok(exit.exit_code)
 }
+
+/// Starts the chain on a thread and attaches as soon as the monitor's
+/// socket exists.
+fn attached(
+    store: &Store,
+    record: &Record,
+    tools: &Tools,
+    detach_keys: Option<&str>,
+    stdin: bool,
+) -> Outcome {
+    launch::prepare(store, record)?;
+    let socket = launch::layout(store, &record.id).socket();
+    let launcher = {
+        let (store, record, tools) = (store.clone(), record.clone(), tools.clone());
+        std::thread::spawn(move || launch::start_prepared(&store, &record, &tools))
+    };
+    // The socket file appears at bind(), before listen(): probe until a
+    // connection is accepted (the monitor drops the probe at once).
+    while !launcher.is_finished() {
+        if socket.exists() && hs_pty::socket::connect(&socket).is_ok() {
+            break;
+        }
+        std::thread::sleep(SOCKET_POLL);
+    }
+    let attached = attach_to(store, record, detach_keys, !stdin, RUN_TAIL_BYTES);
+    match launcher.join() {
+        Ok(Ok(())) => attached,
+        Ok(Err(StartError::Failed(code))) => Ok(code),
+        Ok(Err(StartError::Hs(e))) => Err(e.into()),
+        Err(_) => Err(Failure::tool(
+            "starting the container: the launcher panicked",
+        )),
+    }
+}
+
+/// How often a foreground run looks for the monitor's socket.
+const SOCKET_POLL: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// Forwards the signals a user sends a foreground `hs run` to the
 /// container's init (docker's sig-proxy), from a thread that waits for them.

@@ -133,7 +133,6 @@ fn run(args: RunArgs) -> Outcome {
         return Ok(0);
     }
     let tools = Tools::find()?;
-    let started = chrono::Utc::now();
     let created = store
         .create(&spec.config, spec.name.as_deref())
         .map_err(|e| HsError::State(e.to_string()))?;
@@ -150,22 +149,23 @@ fn run(args: RunArgs) -> Outcome {
     } else {
         None
     };
-    match launch::start(&store, &record, &tools) {
-        Ok(()) => {}
-        Err(StartError::Failed(code)) => return Ok(code),
-        Err(StartError::Hs(e)) => return Err(e.into()),
-    }
     if detach {
-        println!("{}", record.id);
-        return Ok(0);
+        return match launch::start(&store, &record, &tools) {
+            Ok(()) => {
+                println!("{}", record.id);
+                Ok(0)
+            }
+            Err(StartError::Failed(code)) => Ok(code),
+            Err(StartError::Hs(e)) => Err(e.into()),
+        };
     }
     let interactive = record.config.interactive;
     let outcome = foreground(
         &store,
         &record,
+        &tools,
         args.detach_keys.as_deref(),
         interactive,
-        started,
     );
     if let Some(claim) = claim {
         // Our claim made `hs cleanup` leave the record to us; the cgroups
@@ -222,18 +222,16 @@ fn start(args: StartArgs) -> Outcome {
                 "you cannot start and attach multiple containers at once",
             ));
         }
-        let started = chrono::Utc::now();
-        let record = match start_one(&store, &args.containers[0], &tools) {
-            Ok(record) => record,
-            Err(f) if f.message.is_empty() => return Ok(f.code),
-            Err(f) => return Err(f),
-        };
+        let record = resolve(&store, &args.containers[0])?;
+        if is_running(&record) {
+            return Err(HsError::AlreadyRunning(args.containers[0].clone()).into());
+        }
         return foreground(
             &store,
             &record,
+            &tools,
             args.detach_keys.as_deref(),
             args.interactive,
-            started,
         );
     }
     let mut code = 0;

@@ -51,9 +51,14 @@ pub fn layout(store: &Store, id: &str) -> Layout {
 
 /// Starts the container of `record` and records it as running.
 pub fn start(store: &Store, record: &Record, tools: &Tools) -> Result<(), StartError> {
+    prepare(store, record)?;
+    start_prepared(store, record, tools)
+}
+
+/// [`start`] after [`prepare`]: runs the chain and waits for its handshake.
+pub fn start_prepared(store: &Store, record: &Record, tools: &Tools) -> Result<(), StartError> {
     let id = &record.id;
     let layout = layout(store, id);
-    prepare(store, record, &layout)?;
 
     let (monitor_read, monitor_write) = info_pipe()?;
     let (cgroup_read, cgroup_write) = info_pipe()?;
@@ -121,7 +126,8 @@ pub fn start(store: &Store, record: &Record, tools: &Tools) -> Result<(), StartE
 
 /// Resets the record for a new start and clears what a previous run left
 /// (its exit file, a stale socket).
-fn prepare(store: &Store, record: &Record, layout: &Layout) -> Result<()> {
+pub fn prepare(store: &Store, record: &Record) -> Result<()> {
+    let layout = layout(store, &record.id);
     for stale in [layout.exit_file(), layout.socket()] {
         match std::fs::remove_file(&stale) {
             Ok(()) => {}
