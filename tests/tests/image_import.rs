@@ -536,3 +536,22 @@ fn image_with_a_missing_layer_is_an_error_not_a_bad_mount() {
     let result = run(hs_image(&env).args(["lowerdirs", "broken"]));
     assert_tool_error(&result, "hs-image", "is missing");
 }
+
+#[test]
+fn tar_header_followed_by_junk_is_refused() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let env = Env::new();
+    let dir = hs_tests::tempdir_in_target("import");
+    let mut builder = tar::Builder::new(Vec::new());
+    raw_entry(&mut builder, tar::EntryType::Regular, "first", "", b"fine");
+    let mut bytes = builder.into_inner().unwrap();
+    bytes.truncate(1024);
+    bytes.extend(std::iter::repeat_n(b'#', 8192));
+    let file = dir.path().join("junk-after-header.tar");
+    std::fs::write(&file, bytes).unwrap();
+    let result = run(hs_image(&env).arg("import").arg(&file).arg("junky"));
+    assert_tool_error(&result, "hs-image", "not an image archive");
+    assert_store_empty(&env);
+}
