@@ -132,7 +132,7 @@ for i in "${!labels[@]}"; do
 	fi
 done
 if ((${#hf[@]})); then
-	bench_log "pty: measuring $((${#hf[@]} / 2)) rows, $runs runs each"
+	bench_log "pty: measuring $((${#hf[@]} / 3)) rows, $runs runs each"
 	hyperfine -N --style basic --runs "$runs" --export-json "$json" "${hf[@]}" >&2 ||
 		bench_log "pty: hyperfine failed"
 fi

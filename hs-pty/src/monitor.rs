@@ -5,7 +5,8 @@
 //! attached client; it writes clients' input to the program; it finishes
 //! the start-up handshake; it reaps the program and forwards signals to it.
 //! The program is never slowed down by a client: output to a client that
-//! does not keep up is queued up to a bound, then that client is dropped.
+//! does not keep up is queued; a stuck one (nothing taken for a while) or
+//! one hopelessly behind is dropped.
 
 use std::collections::VecDeque;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -29,8 +30,14 @@ use crate::socket::Listener;
 
 /// Output history kept for `--tail-bytes`.
 pub const HISTORY_BYTES: usize = 64 * 1024;
-/// Output queued for one client before it counts as stuck and is dropped.
-pub const CLIENT_QUEUE_LIMIT: usize = 8 * 1024 * 1024;
+/// A client with this much output queued that took none of it for
+/// [`CLIENT_STALL`] is stuck, and dropped. One that merely lags (a busy
+/// machine, a slow terminal) keeps up to [`CLIENT_QUEUE_MAX`] queued.
+pub const CLIENT_QUEUE_LIMIT: usize = 1024 * 1024;
+pub const CLIENT_STALL: Duration = Duration::from_secs(5);
+/// Queued output beyond which a client is dropped at once: it is too far
+/// behind the program to ever catch up.
+pub const CLIENT_QUEUE_MAX: usize = 64 * 1024 * 1024;
 /// Input queued for the program before clients' input is no longer read
 /// (the clients then wait, the program does not).
 const INPUT_QUEUE_LIMIT: usize = 64 * 1024;
@@ -69,17 +76,39 @@ struct Client {
     queued: usize,
     /// The hello arrived: output goes out directly from now on.
     greeted: bool,
+    /// Since when the client took nothing of its queue (None: empty).
+    stalled_since: Option<Instant>,
     dead: bool,
 }
 
 impl Client {
+    fn new(fd: OwnedFd) -> Self {
+        Self {
+            fd,
+            queue: VecDeque::new(),
+            queued: 0,
+            greeted: false,
+            stalled_since: None,
+            dead: false,
+        }
+    }
+
     fn enqueue(&mut self, packet: Vec<u8>) {
         self.queued += packet.len();
         self.queue.push_back(packet);
-        if self.queued > CLIENT_QUEUE_LIMIT {
-            hs_common::trace::log("drop-client", "it does not keep up with the output");
+        self.stalled_since.get_or_insert_with(Instant::now);
+        if self.queued > CLIENT_QUEUE_MAX {
+            hs_common::trace::log("drop-client", "too far behind the output");
             self.dead = true;
         }
+    }
+
+    /// When this client counts as stuck, if it is backlogged.
+    fn stuck_at(&self) -> Option<Instant> {
+        (self.queued > CLIENT_QUEUE_LIMIT)
+            .then_some(self.stalled_since)
+            .flatten()
+            .map(|since| since + CLIENT_STALL)
     }
 
     fn send(&mut self, packet: &[u8]) {
@@ -103,6 +132,7 @@ impl Client {
                 Ok(()) => {
                     self.queued -= packet.len();
                     self.queue.pop_front();
+                    self.stalled_since = (!self.queue.is_empty()).then(Instant::now);
                 }
                 Err(Errno::EAGAIN) => return,
                 Err(_) => {
@@ -254,17 +284,18 @@ impl Monitor {
             fds.clear();
             tokens.clear();
             self.register(&mut fds, &mut tokens);
+            let now = Instant::now();
             let timeout = [
-                self.exited_at
-                    .map(|at| DRAIN_GRACE.saturating_sub(at.elapsed())),
-                self.batch
-                    .since
-                    .map(|at| BATCH_WINDOW.saturating_sub(at.elapsed())),
+                self.exited_at.map(|at| at + DRAIN_GRACE),
+                self.batch.since.map(|at| at + BATCH_WINDOW),
+                self.clients.iter().filter_map(Client::stuck_at).min(),
             ]
             .into_iter()
             .flatten()
             .min()
-            .map_or(-1, |left| left.as_micros().div_ceil(1000) as i32);
+            .map_or(-1, |at| {
+                at.saturating_duration_since(now).as_micros().div_ceil(1000) as i32
+            });
             match fdio::poll(&mut fds, timeout) {
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(e) => {
@@ -284,6 +315,13 @@ impl Monitor {
                 .is_some_and(|at| at.elapsed() >= BATCH_WINDOW)
             {
                 self.flush_batch();
+            }
+            let now = Instant::now();
+            for client in &mut self.clients {
+                if client.stuck_at().is_some_and(|at| at <= now) {
+                    hs_common::trace::log("drop-client", "it took no output for a while");
+                    client.dead = true;
+                }
             }
             self.clients.retain(|c| !c.dead);
         }
@@ -478,13 +516,7 @@ impl Monitor {
             if self.clients.len() >= MAX_CLIENTS {
                 continue;
             }
-            self.clients.push(Client {
-                fd,
-                queue: VecDeque::new(),
-                queued: 0,
-                greeted: false,
-                dead: false,
-            });
+            self.clients.push(Client::new(fd));
         }
     }
 

@@ -699,7 +699,7 @@ fn a_stuck_client_is_dropped_without_blocking_the_container_or_other_clients() {
     let served = serve_sh(
         &["--tty"],
         &format!(
-            "stty -onlcr; echo ready; while [ ! -e {} ]; do sleep 0.05; done; head -c 30000000 /dev/zero; echo; echo END",
+            "stty -onlcr; echo ready; while [ ! -e {} ]; do sleep 0.05; done; head -c 30000000 /dev/zero; echo; echo END; read x",
             go.display()
         ),
     );
@@ -707,44 +707,75 @@ fn a_stuck_client_is_dropped_without_blocking_the_container_or_other_clients() {
     let mut stuck = served
         .attach(&["--no-stdin", "--tail-bytes", "100"])
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut stuck_out = stuck.stdout.take().unwrap();
     let mut first = [0u8; 6];
-    stuck
-        .stdout
-        .as_mut()
-        .unwrap()
-        .read_exact(&mut first)
-        .unwrap();
+    stuck_out.read_exact(&mut first).unwrap();
     assert_eq!(&first, b"ready\n");
     let out_file = served.dir.path().join("fast.out");
     let mut fast = served
         .attach(&["--no-stdin", "--tail-bytes", "100"])
         .stdout(File::create(&out_file).unwrap())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     assert!(wait_until(WAIT, || std::fs::read(&out_file)
         .unwrap()
         .starts_with(b"ready")));
     File::create(&go).unwrap();
-    let exited = wait_until(Duration::from_secs(60), || {
-        fast.try_wait().unwrap().is_some()
+    // The program wrote everything and the other client got all of it,
+    // while the stuck one took nothing.
+    let all = wait_until(Duration::from_secs(60), || {
+        std::fs::read(&out_file).unwrap().ends_with(b"END\n")
     });
-    assert!(exited, "the fast client did not finish");
-    let fast = fast.wait_with_output().unwrap();
-    assert_eq!(
-        fast.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&fast.stderr)
+    assert!(all, "the fast client did not get all the output");
+    assert!(std::fs::metadata(&out_file).unwrap().len() > 30_000_000);
+    // The monitor gives up on the stuck client (one socket fewer: the
+    // listener and the fast client remain) while the container runs...
+    let sockets = || {
+        std::fs::read_dir(format!("/proc/{}/fd", served.monitor_pid))
+            .map(|fds| {
+                fds.flatten()
+                    .filter(|fd| {
+                        std::fs::read_link(fd.path())
+                            .is_ok_and(|l| l.to_string_lossy().starts_with("socket:"))
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_until(Duration::from_secs(60), || sockets() == 2),
+        "the stuck client was never dropped"
     );
-    let got = std::fs::metadata(&out_file).unwrap().len();
-    assert!(got > 30_000_000, "fast client got {got} bytes");
-    assert!(std::fs::read(&out_file).unwrap().ends_with(b"END\n"));
-    assert_eq!(served.exit()["exit_code"], 0);
-    let _ = stuck.kill();
-    let _ = stuck.wait();
+    // ...and the client sees its connection end without an exit code,
+    // short of the output.
+    let drain = std::thread::spawn(move || {
+        let mut rest = Vec::new();
+        stuck_out.read_to_end(&mut rest).unwrap();
+        rest.len()
+    });
+    let dropped = wait_until(Duration::from_secs(60), || {
+        stuck.try_wait().unwrap().is_some()
+    });
+    assert!(dropped, "the stuck client was never dropped");
+    let received = drain.join().unwrap();
+    assert!(
+        received < 30_000_000,
+        "the stuck client got {received} bytes"
+    );
+    let stuck = stuck.wait_with_output().unwrap();
+    assert_eq!(stuck.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&stuck.stderr).contains("without an exit code"));
+    assert!(served.running() && !served.exit_file().exists());
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(served.monitor_pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    served.exit();
+    let _ = fast.wait();
 }
 
 #[test]
