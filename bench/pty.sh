@@ -59,16 +59,19 @@ podman_g=(--root "$scratch/podman/root" --runroot "$scratch/podman/run" --tmpdir
 podman_run=(--network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
 BENCH_RESULTS_TSV=${BENCH_RESULTS_TSV:-$scratch/results.tsv}
 hs_pid=
+conmon_pid=
 cleanup() {
 	[[ -n $hs_pid ]] && kill -TERM "$hs_pid" 2>/dev/null || true
 	if command -v podman >/dev/null && [[ -d $scratch/podman ]]; then
 		timeout 60 podman "${podman_g[@]}" rm -af -t 0 >/dev/null 2>&1 || true
 	fi
+	# conmon runs podman's cleanup after it, writing into the storage.
+	[[ -n $conmon_pid ]] && bench_wait_for 20 bash -c "! kill -0 $conmon_pid"
 	# podman's storage keeps mounts (its overlay dir is a mount itself):
 	# take down whatever is still mounted below the scratch dir, deepest first.
 	awk -v d="$scratch/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
 		while read -r mnt; do umount -l "$mnt" 2>/dev/null || true; done
-	rm -rf "$scratch"
+	rm -rf "$scratch" 2>/dev/null || { sleep 1; rm -rf "$scratch"; }
 }
 trap cleanup EXIT
 
@@ -170,7 +173,6 @@ bench_log "pty: idle RSS"
 "$pty" serve --detach --tty --socket "$scratch/idle.sock" --log "$scratch/idle.log" \
 	--exit-file "$scratch/idle.exit" --info-fd 3 -- sleep 1000000 3>"$scratch/idle.info"
 hs_pid=$(jq -r .monitor_pid "$scratch/idle.info")
-conmon_pid=
 if command -v podman >/dev/null &&
 	podman "${podman_g[@]}" run -d --name pty-bench-idle "${podman_run[@]}" -t --rootfs "$rootfs" \
 		/bin/sleep 1000000 </dev/null >/dev/null 2>&1; then
