@@ -16,6 +16,8 @@ pub struct ImageInfo {
     pub cmd: Vec<String>,
     pub env: Vec<String>,
     pub workdir: Option<String>,
+    /// The image's User (a name or uid[:gid], resolved in the container).
+    pub user: Option<String>,
 }
 
 /// The image store of the container store at `hs_root`.
@@ -53,5 +55,6 @@ pub fn find(hs_root: &Path, word: &str, forced: bool) -> Result<Option<ImageInfo
         cmd: run.cmd.unwrap_or_default(),
         env: run.env.unwrap_or_default(),
         workdir: run.working_dir.filter(|d| !d.is_empty()),
+        user: run.user.filter(|u| !u.is_empty()),
     }))
 }

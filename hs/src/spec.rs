@@ -101,7 +101,10 @@ pub fn from_args(args: &RunArgs, ctx: &Context<'_>) -> Result<RunSpec> {
         env,
         workdir,
         hostname: args.hostname.clone(),
-        user: args.user.clone(),
+        user: args
+            .user
+            .clone()
+            .or_else(|| target.image.as_ref().and_then(|i| i.user.clone())),
         rootfs: target.rootfs,
         volumes,
         limits,
@@ -401,6 +404,7 @@ mod tests {
             cmd: vec!["sh".into()],
             env: vec!["PATH=/bin".into(), "A=image".into()],
             workdir: Some("/srv".into()),
+            user: Some("nobody".into()),
         }))
     }
 
@@ -458,6 +462,7 @@ mod tests {
         assert!(spec.config.env.contains(&"A=mine".to_string()));
         assert!(!spec.config.env.contains(&"A=image".to_string()));
         assert_eq!(spec.config.workdir.as_deref(), Some("/srv"));
+        assert_eq!(spec.config.user.as_deref(), Some("nobody"));
     }
 
     #[test]
