@@ -85,6 +85,21 @@ if [[ -x $DYN/hs && -x $STATIC/hs ]] && bench_smoke "$DYN/hs" run --rm "$root" /
 	BENCH_RUNS=30 BENCH_WARMUP=3 bench_group static-chain "hs run --rm ROOTFS true: dynamic vs static tools" \
 		"peer|hs run --rm ROOTFS true (dynamic)|$DYN/hs run --rm $root /bin/true" \
 		"hs|hs run --rm ROOTFS true (static)|$STATIC/hs run --rm $root /bin/true"
+	# The monitor stays for the container's life: its footprint counts.
+	bench_emit ""
+	bench_emit "### Idle monitor (hs-pty serve) of \`hs run -d ROOTFS sleep\`: dynamic vs static"
+	bench_emit ""
+	bench_emit "| build | RSS KiB | PSS KiB |"
+	bench_emit "| --- | ---: | ---: |"
+	for build in dynamic static; do
+		dir=$DYN
+		[[ $build == static ]] && dir=$STATIC
+		id=$("$dir/hs" run -d "$root" /bin/sleep 1000 </dev/null 2>/dev/null) || { bench_emit "| $build | failed | |"; continue; }
+		mon=$("$dir/hs" inspect "$id" | jq -r '.[0].State.MonitorPid // empty')
+		read -r rss pss < <(bench_rss_kib "$mon")
+		bench_emit "| $build | $rss | $pss |"
+		"$dir/hs" rm -f "$id" >/dev/null 2>&1 || true
+	done
 else
 	bench_log "hs run does not work yet: no chain figures"
 fi

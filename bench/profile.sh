@@ -83,7 +83,7 @@ for ((i = 1; i <= RUNS; i++)); do
 			execs++
 			if (name == "hs-pty") mark("pty", t)
 			else if (name == "hs-cgroup" && n[name] == 1) mark("cgroup", t)
-			else if (name == "hs-unshare" && n[name] == 1) mark("ns", t)
+			else if (name == "hs-unshare" && n[name] == 1) { mark("ns", t); ns_pid = pid }
 			else if (name == "hs-overlay") mark("overlay", t)
 			else if (name == "hs-unshare" && n[name] == 2) mark("root", t)
 			else if (name == "hs" && n[name] == 2) { mark("cleanup", t); cleanup_pid = pid }
@@ -96,18 +96,23 @@ for ((i = 1; i <= RUNS; i++)); do
 	/ rename(at2?)?\(/ && /\/exit\.json"/ { mark("exitfile", t) }
 	/\+\+\+ exited/ {
 		if (pid == prog_pid) mark("progexit", t)
+		if (pid == ns_pid) mark("nsexit", t)
 		if (pid == cleanup_pid) mark("cleanupexit", t)
 		if (pid == top) mark("end", t)
 	}
 	END {
-		split("start pty cgroup ns overlay root prog progexit exitfile cleanup cleanupexit end", order, " ")
-		split("hs: create the record, spawn the monitor|hs-pty serve: fork the monitor, exec the chain|hs-cgroup exec: create the cgroups, move in|hs-unshare --ns: namespaces, fork init|hs-overlay: mount the rootfs overlay|hs-unshare --root: /proc /sys /dev /tmp, pivot_root|the program itself|program exit → exit file written|exit file → on-exit `hs cleanup` exec|hs cleanup: record the exit, remove the cgroups|cleanup done → hs run exits", label, "|")
-		for (i = 1; i < 12; i++) {
+		# The critical path, landmark to landmark...
+		split("start pty cgroup ns overlay root prog progexit nsexit exitfile end", order, " ")
+		split("hs: create the record, spawn the monitor|hs-pty serve: fork the monitor, exec the chain|hs-cgroup exec: create the cgroups, move in|hs-unshare --ns: namespaces, fork init|hs-overlay: mount the rootfs overlay|hs-unshare --root: /proc /sys /dev /tmp, pivot_root|the program itself|program exit → init reaped, namespaces gone|→ monitor writes the exit file|exit file → hs run exits", label, "|")
+		for (i = 1; i < 11; i++) {
 			a = order[i]; b = order[i + 1]
 			if ((a in M) && (b in M)) printf "%02d %s\t%.3f\n", i, label[i], M[b] - M[a]
 			else printf "%02d %s\t-\n", i, label[i]
 		}
-		if (("start" in M) && ("end" in M)) printf "99 total (traced)\t%.3f\n", M["end"] - M["start"]
+		if (("start" in M) && ("end" in M)) printf "20 total: hs run start → exit (traced)\t%.3f\n", M["end"] - M["start"]
+		# ...and what runs beside or after it.
+		if (("cleanup" in M) && ("cleanupexit" in M)) printf "30 off the path: on-exit hs cleanup, exec → exit\t%.3f\n", M["cleanupexit"] - M["cleanup"]
+		if (("end" in M) && ("cleanupexit" in M)) printf "31 off the path: hs cleanup ends after hs run exits by\t%.3f\n", M["cleanupexit"] - M["end"]
 		printf "c1 execs\t%d\nc2 fsyncs\t%d\nc3 sleeps (clock_nanosleep)\t%d\nc4 rmdirs\t%d\n", execs, fsyncs, sleeps, rmdirs
 	}' "$tmp/trace" >>"$phases"
 done
