@@ -515,3 +515,34 @@ fn detach_keys_leave_the_container_running() {
     assert!(out.contains("exit=0"), "{out}");
     assert_eq!(world.state(&id), "running");
 }
+
+#[test]
+fn export_writes_the_containers_filesystem_and_rmi_removes_an_image() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    import_busybox(&world, "exp");
+    let id = world.detach(&["exp", "sh", "-c", "echo exported > /out.txt"]);
+    assert_eq!(world.ok(&["wait", &id]), "0\n");
+    let dir = hs_tests::tempdir_in_target("export");
+    let tar = dir.path().join("c.tar");
+    world.ok(&["export", "-o", tar.to_str().unwrap(), &id]);
+    let listing = run_ok(std::process::Command::new("tar").arg("-tf").arg(&tar));
+    let names = String::from_utf8_lossy(&listing.stdout).into_owned();
+    assert!(
+        names
+            .lines()
+            .any(|l| l.trim_start_matches("./") == "out.txt"),
+        "{names}"
+    );
+    assert!(
+        names
+            .lines()
+            .any(|l| l.trim_start_matches("./") == "bin/busybox"),
+        "{names}"
+    );
+    world.ok(&["rm", &id]);
+    world.ok(&["rmi", "exp"]);
+    assert!(!world.ok(&["images"]).contains("exp "));
+}
