@@ -19,9 +19,21 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `hs run --help`'s summary of what it does (README.md has the long form).
+const RUN_STEPS: &str = "\
+Steps: 1. validate every option (exit 125, nothing created); 2. create the
+record in $HS_ROOT; 3. run the chain under a detached monitor:
+  hs-pty serve --detach … -- hs-cgroup exec … -- hs-unshare --ns … --
+  hs-overlay host|mount … -- hs-unshare --root … -- COMMAND
+4. record the pids and cgroups; 5. -d: print the id; otherwise attach (or
+follow the log) and exit with the command's code. `--dry-run` prints the
+chain. Exit codes: 125 hs failed, 126 cannot execute, 127 not found, else
+the command's.";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a command in a new container
+    #[command(after_help = RUN_STEPS)]
     Run(Box<RunArgs>),
     /// Attach the terminal to a running container
     Attach(AttachArgs),
