@@ -325,3 +325,31 @@ fn chrono_like(stamp: &str) -> bool {
     let b = stamp.as_bytes();
     b.len() == 30 && b[4] == b'-' && b[10] == b'T' && b[19] == b'.' && b[29] == b'Z'
 }
+
+#[test]
+fn sigint_to_a_foreground_run_reaches_the_command() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let script = "trap 'echo got-int; exit 7' INT; echo ready; while :; do sleep 0.1; done";
+    let child = world
+        .hs()
+        .args(["run", "--name", "fg", &rootfs(), "sh", "-c", script])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(20), || world
+        .run(&["logs", "fg"])
+        .1
+        .contains("ready")));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(7));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ready\ngot-int\n");
+}
