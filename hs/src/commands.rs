@@ -255,7 +255,7 @@ fn restart(args: RestartArgs) -> Outcome {
     let grace = Duration::from_secs(args.time);
     for_each(&args.containers, |reference| {
         let record = resolve(&store, reference)?;
-        lifecycle::stop(&store, &record, grace, &tools)?;
+        lifecycle::stop(&record, grace, &tools)?;
         let record = resolve(&store, reference)?;
         match launch::start(&store, &record, &tools) {
             Ok(()) => Ok(()),
@@ -273,7 +273,7 @@ fn stop(args: StopArgs) -> Outcome {
     let grace = Duration::from_secs(args.time);
     for_each(&args.containers, |reference| {
         let record = resolve(&store, reference)?;
-        lifecycle::stop(&store, &record, grace, &tools)
+        lifecycle::stop(&record, grace, &tools)
     })
 }
 

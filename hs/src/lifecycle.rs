@@ -74,7 +74,7 @@ pub fn wait_gone(process: &ProcessRef, timeout: Duration) -> bool {
 /// `hs stop`: SIGTERM to the init (which forwards it to the command), up to
 /// `grace` for it to end, then SIGKILL to the whole cgroup. Returns once
 /// the init is gone and the monitor has recorded the exit.
-pub fn stop(store: &Store, record: &Record, grace: Duration, tools: &Tools) -> Result<()> {
+pub fn stop(record: &Record, grace: Duration, tools: &Tools) -> Result<()> {
     if !is_running(record) {
         return Ok(());
     }
@@ -85,7 +85,7 @@ pub fn stop(store: &Store, record: &Record, grace: Duration, tools: &Tools) -> R
     if !wait_gone(&init, grace) {
         kill_all(record, tools)?;
     }
-    finish(store, record);
+    finish(record);
     Ok(())
 }
 
@@ -119,7 +119,7 @@ pub fn kill_all(record: &Record, tools: &Tools) -> Result<()> {
 
 /// Waits for the monitor (which runs `hs cleanup` on exit) to be done, so
 /// the record holds the exit code and the cgroups are gone when we return.
-pub fn finish(_store: &Store, record: &Record) {
+pub fn finish(record: &Record) {
     if let Some(monitor) = record.state.monitor {
         wait_gone(&monitor, CLEANUP_WAIT);
     }
@@ -201,7 +201,7 @@ pub fn wait(store: &Store, id: &str) -> Result<Option<i32>> {
             // Return once the monitor's cleanup recorded it, so a `ps`
             // right after shows the code.
             if let Ok(record) = store.get(id) {
-                finish(store, &record);
+                finish(&record);
             }
             return Ok(Some(exit.exit_code));
         }
@@ -297,7 +297,7 @@ pub fn remove(store: &Store, record: &Record, force: bool, tools: &Tools) -> Res
             return Err(HsError::RemoveRunning(record.id.clone()));
         }
         kill_all(record, tools)?;
-        finish(store, record);
+        finish(record);
     }
     // A monitor killed -9 never ran its cleanup: do its part here (no
     // process to spawn when the cleanup did remove them).
