@@ -17,7 +17,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Import a rootfs tarball (tar or tar.gz, by content; `-` = stdin) as a one-layer image; prints its id.
+    /// Import a rootfs tarball (tar or tar.gz, by content; `-` = stdin) as a one-layer image; prints {"id","refs"}.
     Import {
         file: PathBuf,
         /// NAME[:TAG] (tag defaults to latest).
@@ -42,7 +42,7 @@ enum Command {
         #[arg(long, env = "HS_REGISTRY_CREDENTIALS", hide_env_values = true)]
         creds: Option<String>,
     },
-    /// Commit a container's upper dir as a new image on top of --parent (none: a host-mirror diff); prints its id.
+    /// Commit a container's upper dir as a new image on top of --parent (none: a host-mirror diff); prints {"id","refs"}.
     Commit {
         upper: PathBuf,
         /// NAME[:TAG] of the new image.
@@ -87,7 +87,7 @@ fn run(command: Command, store: &Store) -> Result<i32, Failure> {
     match command {
         Command::Import { file, name } => {
             let id = hs_image::import(store, &file, name.as_deref())?;
-            println!("{id}");
+            print_added(id, name.as_deref())?;
         }
         Command::Load { input, name } => {
             for loaded in hs_image::load::load(store, &input, name.as_deref())? {
@@ -112,7 +112,7 @@ fn run(command: Command, store: &Store) -> Result<i32, Failure> {
             parent,
         } => {
             let id = hs_image::commit::commit(store, &upper, name.as_deref(), parent.as_deref())?;
-            println!("{id}");
+            print_added(id, name.as_deref())?;
         }
         Command::Export { image, output } => hs_image::export::export_to(store, &image, &output)?,
         Command::Ls => {
@@ -136,6 +136,12 @@ fn run(command: Command, store: &Store) -> Result<i32, Failure> {
         }
     }
     Ok(0)
+}
+
+/// `{"id":…,"refs":[…]}`, the shape `load` prints per image.
+fn print_added(id: String, name: Option<&str>) -> Result<(), Failure> {
+    let refs = hs_image::import::ref_keys(name)?;
+    print_json(&hs_image::load::Loaded { id, refs })
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {

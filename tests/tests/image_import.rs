@@ -28,14 +28,14 @@ fn import_of_a_plain_tar_extracts_the_rootfs_exactly() {
     }
     let env = Env::new();
     let dir = hs_tests::tempdir_in_target("import");
-    let id = image_ok(
+    let id = added_id(&image_ok(
         &env,
         &[
             "import",
             rootfs_tar(dir.path(), false).to_str().unwrap(),
             "bb",
         ],
-    );
+    ));
     assert!(id.trim().starts_with("sha256:"), "{id}");
     let lowers = lowerdirs(&env, "bb");
     assert_eq!(
@@ -79,7 +79,7 @@ fn import_reads_stdin() {
             .args(["import", "-", "fromstdin"])
             .stdin(file),
     );
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("sha256:"));
+    assert!(added_id(&String::from_utf8_lossy(&out.stdout)).starts_with("sha256:"));
     assert_eq!(layer_dirs(&env).len(), 1);
 }
 
@@ -105,7 +105,10 @@ fn ls_prints_one_json_line_per_reference() {
     let env = Env::new();
     let dir = hs_tests::tempdir_in_target("import");
     let tar = rootfs_tar(dir.path(), false);
-    let id = image_ok(&env, &["import", tar.to_str().unwrap(), "lsme:v2"]);
+    let id = added_id(&image_ok(
+        &env,
+        &["import", tar.to_str().unwrap(), "lsme:v2"],
+    ));
     let out = image_ok(&env, &["ls"]);
     let lines: Vec<serde_json::Value> = out
         .lines()
@@ -302,14 +305,14 @@ fn rm_refuses_an_image_a_container_uses_unless_forced() {
     }
     let env = Env::new();
     let dir = hs_tests::tempdir_in_target("import");
-    let id = image_ok(
+    let id = added_id(&image_ok(
         &env,
         &[
             "import",
             rootfs_tar(dir.path(), false).to_str().unwrap(),
             "used",
         ],
-    );
+    ));
     // A container record made by hs-state whose rootfs is this image.
     let config = serde_json::json!({
         "command": ["sh"],
@@ -353,10 +356,10 @@ fn image_is_found_by_id_prefix() {
     }
     let env = Env::new();
     let dir = hs_tests::tempdir_in_target("import");
-    let id = image_ok(
+    let id = added_id(&image_ok(
         &env,
         &["import", rootfs_tar(dir.path(), false).to_str().unwrap()],
-    );
+    ));
     let prefix = &id.trim()["sha256:".len().."sha256:".len() + 12];
     assert_eq!(lowerdirs(&env, prefix), lowerdirs(&env, id.trim()));
 }
@@ -554,4 +557,24 @@ fn tar_header_followed_by_junk_is_refused() {
     let result = run(hs_image(&env).arg("import").arg(&file).arg("junky"));
     assert_tool_error(&result, "hs-image", "not an image archive");
     assert_store_empty(&env);
+}
+
+#[test]
+fn import_prints_id_and_refs_as_json() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let env = Env::new();
+    let dir = hs_tests::tempdir_in_target("import");
+    let out = image_ok(
+        &env,
+        &[
+            "import",
+            rootfs_tar(dir.path(), false).to_str().unwrap(),
+            "json:v1",
+        ],
+    );
+    let value: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(value["refs"], serde_json::json!(["json:v1"]));
+    assert!(value["id"].as_str().unwrap().starts_with("sha256:"));
 }

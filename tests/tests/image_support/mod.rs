@@ -23,6 +23,12 @@ pub fn image_ok(env: &Env, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The id from what `import` / `commit` print: `{"id":…,"refs":[…]}`.
+pub fn added_id(output: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(output.trim()).unwrap();
+    value["id"].as_str().unwrap().to_string()
+}
+
 /// A tar of the busybox rootfs made by tar(1), gzipped or not, under a
 /// name that gives nothing away (the format is found by content).
 pub fn rootfs_tar(dir: &Path, gzip: bool) -> PathBuf {
