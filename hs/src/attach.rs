@@ -34,14 +34,23 @@ pub fn foreground(
     if record.config.tty || stdin {
         return attached(store, record, tools, detach_keys, stdin);
     }
+    // Blocked from here on, so a signal sent while the chain starts stays
+    // pending until the forwarder takes it (children get a clean mask).
+    let signals = proxied_signals();
+    signals
+        .thread_block()
+        .map_err(|e| Failure::tool(format!("blocking signals: {e}")))?;
     match launch::start(store, record, tools) {
         Ok(()) => {}
         Err(StartError::Failed(code)) => return Ok(code),
         Err(StartError::Hs(e)) => return Err(e.into()),
     }
     let init = store.get(&record.id).ok().and_then(|r| r.state.init);
-    if let Some(init) = init {
-        forward_signals(init.pid)?;
+    match init {
+        Some(init) => forward_signals(signals, init.pid),
+        None => {
+            let _ = signals.thread_unblock();
+        }
     }
     let layout = launch::layout(store, &record.id);
     crate::follow::follow(&layout.log(), &layout.exit_file(), since, init)?;
@@ -90,9 +99,9 @@ fn attached(
 /// How often a foreground run looks for the monitor's socket.
 const SOCKET_POLL: std::time::Duration = std::time::Duration::from_millis(1);
 
-/// Forwards the signals a user sends a foreground `hs run` to the
-/// container's init (docker's sig-proxy), from a thread that waits for them.
-fn forward_signals(init_pid: i32) -> std::result::Result<(), Failure> {
+/// The signals a foreground run passes on to the container (docker's
+/// sig-proxy).
+fn proxied_signals() -> nix::sys::signal::SigSet {
     use nix::sys::signal::{SigSet, Signal};
     let mut set = SigSet::empty();
     for signal in [
@@ -103,14 +112,17 @@ fn forward_signals(init_pid: i32) -> std::result::Result<(), Failure> {
     ] {
         set.add(signal);
     }
-    set.thread_block()
-        .map_err(|e| Failure::tool(format!("blocking signals: {e}")))?;
+    set
+}
+
+/// Forwards the (blocked) `signals` this process gets to the container's
+/// init, from a thread that waits for them.
+fn forward_signals(signals: nix::sys::signal::SigSet, init_pid: i32) {
     std::thread::spawn(move || loop {
-        if let Ok(signal) = set.wait() {
+        if let Ok(signal) = signals.wait() {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(init_pid), signal);
         }
     });
-    Ok(())
 }
 
 /// The attach client (hs-pty's, in-process) on the container's socket.
