@@ -45,7 +45,9 @@ pub fn foreground(
         Err(StartError::Failed(code)) => return Ok(code),
         Err(StartError::Hs(e)) => return Err(e.into()),
     }
-    let init = store.get(&record.id).ok().and_then(|r| r.state.init);
+    let state = store.get(&record.id).ok().map(|r| r.state);
+    let init = state.as_ref().and_then(|s| s.init);
+    let monitor = state.as_ref().and_then(|s| s.monitor);
     match init {
         Some(init) => forward_signals(signals, init.pid),
         None => {
@@ -53,7 +55,7 @@ pub fn foreground(
         }
     }
     let layout = launch::layout(store, &record.id);
-    crate::follow::follow(&layout.log(), &layout.exit_file(), since, init)?;
+    crate::follow::follow(&layout.log(), &layout.exit_file(), since, init, monitor)?;
     let exit = hs_pty::exit_file::ExitFile::read(&layout.exit_file()).map_err(Failure::tool)?;
     // A --rm container's record is about to go: no point writing to it.
     if !record.config.auto_remove {

@@ -22,12 +22,15 @@ const LIVE_POLL: Duration = Duration::from_millis(10);
 const END_POLL: Duration = Duration::from_millis(1);
 
 /// Copies the output logged from `since` on to stdout and stderr, as it
-/// comes, until `exit_file` exists and the log is drained.
+/// comes, until `exit_file` exists and the log is drained. Gives up when
+/// the monitor is gone without writing it (killed, or the container was
+/// removed under us).
 pub fn follow(
     log: &Path,
     exit_file: &Path,
     since: DateTime<Utc>,
     init: Option<ProcessRef>,
+    monitor: Option<ProcessRef>,
 ) -> Result<()> {
     let mut file = File::open(log)
         .map_err(|e| HsError::io(format!("opening the log {}", log.display()), e))?;
@@ -52,6 +55,11 @@ pub fn follow(
         pending.drain(..complete);
         if exited {
             return Ok(());
+        }
+        if monitor.is_some_and(|m| !m.is_alive()) && !exit_file.exists() {
+            return Err(HsError::Other(
+                "the container's monitor ended without writing its exit file".into(),
+            ));
         }
         match init {
             Some(init) if init.is_alive() => {
