@@ -43,11 +43,13 @@ impl Signals {
         }
     }
 
-    /// In a forked child about to exec: the signal mask it was started
-    /// with, and SIGPIPE back to default (Rust ignores it; a program
-    /// exec'd with it ignored would not die in a broken pipeline).
+    /// In a forked child about to exec: nothing blocked (whatever our
+    /// caller blocked: a blocked mask survives exec and would make the
+    /// container deaf to SIGINT or SIGTERM), and SIGPIPE back to default
+    /// (Rust ignores it; a program exec'd with it ignored would not die in
+    /// a broken pipeline). What std's Command does for its children.
     pub fn restore_for_exec(&self) {
-        let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.old_mask), None);
+        let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
         // SAFETY: resetting a disposition to its default installs no handler.
         let _ = unsafe { nix::sys::signal::signal(Signal::SIGPIPE, SigHandler::SigDfl) };
     }

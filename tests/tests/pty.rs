@@ -932,3 +932,25 @@ fn a_killed_monitor_hangs_up_the_program_and_writes_no_exit_file() {
     hs_tests::assert_no_processes_with(&served.marker);
     assert!(!served.exit_file().exists());
 }
+
+/// A signal mask the monitor's caller left blocked must not reach the
+/// program (it would never see SIGINT or SIGTERM).
+#[test]
+fn the_program_starts_with_no_signal_blocked_whatever_the_caller_blocked() {
+    let mut cmd = Command::new(bin("hs-pty"));
+    cmd.args(["run", "--", "sh", "-c", "grep SigBlk /proc/self/status"]);
+    // SAFETY: only sigprocmask between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set = nix::sys::signal::SigSet::empty();
+            set.add(nix::sys::signal::Signal::SIGINT);
+            set.add(nix::sys::signal::Signal::SIGTERM);
+            set.thread_block().map_err(std::io::Error::from)
+        });
+    }
+    let out = cmd.output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "SigBlk:\t0000000000000000"
+    );
+}
