@@ -67,11 +67,9 @@ bench_oci_bundle() {
 # bench_smoke CMD… — run a row once (10 s limit); on failure print the
 # first line of its error and return non-zero.
 bench_smoke() {
-	local out
-	if out=$(timeout 10 "$@" 2>&1 >/dev/null </dev/null); then
-		return 0
-	fi
-	local rc=$?
+	local out rc=0
+	out=$(timeout 10 "$@" 2>&1 >/dev/null </dev/null) || rc=$?
+	((rc == 0)) && return 0
 	out=$(printf '%s' "$out" | grep -v '^$' | head -n1 | cut -c1-100)
 	printf 'fails (exit %s)%s' "$rc" "${out:+: $out}"
 	return 1
