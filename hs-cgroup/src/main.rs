@@ -174,34 +174,9 @@ impl AddressArgs {
 
 fn main() {
     hs_common::run_main("hs-cgroup", || {
-        let cli = match Cli::try_parse() {
-            Ok(cli) => cli,
-            Err(e) if !e.use_stderr() => e.exit(),
-            Err(e) => return Err(usage_failure(&e)),
-        };
+        let cli: Cli = hs_common::cli::parse("hs-cgroup")?;
         run(cli.command)
     })
-}
-
-/// clap's usage errors as the tools' one-line 125 failure.
-fn usage_failure(e: &clap::Error) -> Failure {
-    if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-        return Failure::tool("missing subcommand (see hs-cgroup --help)");
-    }
-    let text = e.to_string();
-    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-    let mut message = lines
-        .next()
-        .unwrap_or("bad usage")
-        .trim_start_matches("error: ")
-        .to_string();
-    // "the following required arguments were not provided:" names them next.
-    if message.ends_with(':') {
-        if let Some(next) = lines.next() {
-            message = format!("{message} {next}");
-        }
-    }
-    Failure::tool(message)
 }
 
 fn deadline(secs: f64) -> Instant {

@@ -118,34 +118,8 @@ enum Command {
 
 fn main() {
     hs_common::run_main("hs-overlay", || {
-        let cli = parse()?;
+        let cli: Cli = hs_common::cli::parse("hs-overlay")?;
         run(cli.command)
-    })
-}
-
-/// clap's own errors exit 2 with several lines; every hs tool fails with
-/// one line and 125.
-fn parse() -> Result<Cli, Failure> {
-    use clap::error::ErrorKind;
-    Cli::try_parse().map_err(|err| match err.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-            let _ = err.print();
-            std::process::exit(0)
-        }
-        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            Failure::tool("missing subcommand: mount, host, umount or diff (see --help)")
-        }
-        _ => {
-            // The message is clap's first paragraph (a list of missing
-            // arguments spans several lines); usage and tips follow it.
-            let text = err.render().to_string();
-            let message: Vec<&str> = text
-                .lines()
-                .take_while(|line| !line.trim().is_empty())
-                .map(str::trim)
-                .collect();
-            Failure::tool(message.join(" ").trim_start_matches("error: "))
-        }
     })
 }
 

@@ -146,31 +146,12 @@ impl From<StatusArg> for Status {
 
 fn main() {
     hs_common::run_main("hs-state", || {
-        let cli = parse_cli()?;
+        let cli: Cli = hs_common::cli::parse("hs-state")?;
         let store = match &cli.root {
             Some(root) => Store::open(root)?,
             None => Store::from_env()?,
         };
         run(&store, cli.command)
-    })
-}
-
-/// clap's own errors become one `hs-state: error:` line and exit 125 like
-/// every other bad input; help and version print as usual.
-fn parse_cli() -> Result<Cli, Failure> {
-    Cli::try_parse().or_else(|e| match e.kind() {
-        clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => e.exit(),
-        clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => Err(Failure::tool(
-            "a subcommand is required (see hs-state --help)",
-        )),
-        _ => {
-            let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            Err(Failure::tool(format!(
-                "{} (see hs-state --help)",
-                first.trim_start_matches("error: ")
-            )))
-        }
     })
 }
 

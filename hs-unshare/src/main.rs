@@ -4,7 +4,6 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::Parser;
-use hs_common::Failure;
 
 /// New or joined namespaces, a PID-1 init, the container's root and
 /// pivot_root, then exec PROG.
@@ -80,14 +79,7 @@ struct Cli {
 
 fn main() {
     hs_common::run_main("hs-unshare", || {
-        let cli = match Cli::try_parse() {
-            Ok(cli) => cli,
-            Err(e) if !e.use_stderr() => {
-                let _ = e.print();
-                return Ok(0);
-            }
-            Err(e) => return Err(Failure::tool(clap_message(&e))),
-        };
+        let cli: Cli = hs_common::cli::parse("hs-unshare")?;
         let options = hs_unshare::Options {
             ns: cli.ns,
             hostname: cli.hostname,
@@ -114,22 +106,4 @@ fn main() {
         }
         hs_unshare::run(request)
     })
-}
-
-/// clap's message as one line, without its `error: ` prefix: the lines
-/// before the usage (e.g. "…not provided:" and the missing `<PROG>...`)
-/// joined.
-fn clap_message(e: &clap::Error) -> String {
-    let text = e.render().to_string();
-    let message: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .take_while(|l| !l.is_empty() && !l.starts_with("Usage:"))
-        .collect();
-    let line = message.join(" ");
-    match line.strip_prefix("error: ") {
-        Some(rest) => rest.to_string(),
-        None if line.is_empty() => "bad arguments".to_string(),
-        None => line,
-    }
 }
