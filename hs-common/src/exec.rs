@@ -77,6 +77,7 @@ pub fn exec_with_env(argv: &[OsString], env: &[OsString]) -> Failure {
             return Failure::tool(format!("closing inherited file descriptors: {e}"));
         }
         sync::close_on_exec();
+        reset_signals();
     }
 
     let mut denied = None;
@@ -159,6 +160,18 @@ pub fn which(program: &OsStr) -> Option<std::path::PathBuf> {
         .into_iter()
         .map(std::path::PathBuf::from)
         .find(|p| p.is_file())
+}
+
+/// Gives the user's program the signal state a shell would: nothing
+/// blocked and SIGPIPE at its default. Both survive execve, Rust ignores
+/// SIGPIPE at start-up, and a tool may have blocked signals it forwards: a
+/// program exec'd with either would not die in a broken pipeline or would
+/// be deaf to SIGINT/SIGTERM.
+fn reset_signals() {
+    use nix::sys::signal::{signal, sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    // SAFETY: restoring a default disposition installs no handler.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 }
 
 /// Closes every fd >= 3 except those in `keep` (close_range(2)), so no host

@@ -41,15 +41,28 @@ fn success_gives_eof_once_the_program_runs() {
 }
 
 #[test]
-fn user_program_does_not_inherit_the_sync_fd() {
-    // The shell lists its own open fds: anything above 2 leaked.
-    let (outcome, code) = run_chain(&[
-        "/bin/sh",
-        "-c",
-        "ls /proc/$$/fd | grep -qvE '^[0-2]$' && exit 9; exit 0",
-    ]);
+fn user_program_inherits_no_fd_but_stdio() {
+    // The chain keeps its pid through every exec: once the handshake says
+    // the program runs, its fds are listed from outside, where listing
+    // cannot add an fd of its own.
+    let dir = tempfile::tempdir().unwrap();
+    let step = chain_step(dir.path());
+    let pipe = SyncPipe::new().unwrap();
+    let mut child = Command::new(&step)
+        .args(["--", "/bin/sleep", "30"])
+        .env("HS_SYNC_FD", pipe.env_value())
+        .spawn()
+        .unwrap();
+    let outcome = pipe.wait();
+    let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", child.id()))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    fds.sort();
+    child.kill().unwrap();
+    child.wait().unwrap();
     assert_eq!(outcome, Ok(Default::default()));
-    assert_eq!(code, 0);
+    assert_eq!(fds, ["0", "1", "2"]);
 }
 
 #[test]
@@ -73,4 +86,16 @@ fn non_executable_program_is_reported_as_126() {
     let (outcome, code) = run_chain(&[file.to_str().unwrap()]);
     assert_eq!(outcome.unwrap_err().code, 126);
     assert_eq!(code, 126);
+}
+
+#[test]
+fn user_program_gets_sigpipe_at_its_default() {
+    // SigPnd/SigIgn in /proc: bit 13 (SIGPIPE) must not be ignored.
+    let (outcome, code) = run_chain(&[
+        "/bin/sh",
+        "-c",
+        "ign=$(sed -n 's/^SigIgn:\\t*//p' /proc/$$/status); [ $(( 0x$ign & 0x1000 )) -eq 0 ]",
+    ]);
+    assert_eq!(outcome, Ok(Default::default()));
+    assert_eq!(code, 0);
 }

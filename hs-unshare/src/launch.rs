@@ -40,16 +40,6 @@ impl Launch {
     }
 
     fn prepare(&self) -> Result<Vec<OsString>> {
-        // Rust ignores SIGPIPE at start-up and an ignored signal survives
-        // exec: the command would not die writing to a closed pipe.
-        // SAFETY: restoring a default disposition.
-        unsafe {
-            nix::sys::signal::signal(
-                nix::sys::signal::Signal::SIGPIPE,
-                nix::sys::signal::SigHandler::SigDfl,
-            )
-        }
-        .map_err(sys("reset SIGPIPE"))?;
         if let Some(socket) = self.console {
             crate::console::take_over(socket, self.console_size, self.dev_console)?;
         }
