@@ -81,6 +81,24 @@ struct Client {
     dead: bool,
 }
 
+/// Closing a unix socket with unread packets makes the peer's next recv
+/// fail with ECONNRESET before it reads what is queued for it (the kernel
+/// checks the socket error first): a client that sent its input-closed or a
+/// resize just before the container exited would lose its exit code. So
+/// whatever the client sent and nobody read is discarded before the close.
+impl Drop for Client {
+    fn drop(&mut self) {
+        let mut scratch = [0u8; 512];
+        // Bounded: a client that keeps writing cannot hold the monitor here.
+        for _ in 0..4096 {
+            match fdio::recv_packet(self.fd.as_raw_fd(), &mut scratch) {
+                Ok(n) if n > 0 => continue,
+                _ => break,
+            }
+        }
+    }
+}
+
 impl Client {
     fn new(fd: OwnedFd) -> Self {
         Self {
