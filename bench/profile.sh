@@ -17,14 +17,15 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench/lib.sh
 source "${HS_BENCH_LIB:-$here/lib.sh}"
 
-RUNS=10 HOST=0 OUT=
+RUNS=10 HOST=0 EXEC=0 OUT=
 ARGS=("$@")
 while (($#)); do
 	case $1 in
 	--runs) RUNS=$2; shift ;;
 	--host) HOST=1 ;;
+	--exec) EXEC=1 ;;
 	--out) OUT=$2; shift ;;
-	-h | --help) echo "usage: bench/profile.sh [--runs N] [--host] [--out FILE]"; exit 0 ;;
+	-h | --help) echo "usage: bench/profile.sh [--runs N] [--host | --exec] [--out FILE]"; exit 0 ;;
 	*) echo "profile.sh: error: unknown option: $1" >&2; exit 125 ;;
 	esac
 	shift
@@ -46,6 +47,7 @@ fi
 tmp=$(mktemp -d "${HS_BENCH_TMP:-/tmp}/hs-profile.XXXXXX")
 export HS_ROOT=$tmp/hsroot HS_CGROUP_PARENT=/hs-profile-$$ PATH=$bin:$PATH
 cleanup() {
+	[[ -n ${exec_id:-} ]] && "$bin/hs" rm -f "$exec_id" >/dev/null 2>&1
 	find /sys/fs/cgroup -mindepth 2 -maxdepth 2 -type d -name "${HS_CGROUP_PARENT#/}" -exec rmdir {} + 2>/dev/null
 	rm -rf "$tmp"
 }
@@ -56,7 +58,12 @@ else
 	rootfs=$tmp/rootfs
 	bench_busybox_rootfs "$rootfs"
 fi
-if ((HOST)); then
+exec_id=
+if ((EXEC)); then
+	exec_id=$("$bin/hs" run -d "$rootfs" /bin/sleep 1000000 </dev/null)
+	what="hs exec C true"
+	cmd=("$bin/hs" exec "$exec_id" /bin/true)
+elif ((HOST)); then
 	what="hs run --rm true (host mirror)"
 	cmd=("$bin/hs" run --rm /bin/true)
 else
@@ -72,7 +79,7 @@ for ((i = 1; i <= RUNS; i++)); do
 	strace -f --seccomp-bpf -ttt -o "$tmp/trace" \
 		-e trace=execve,exit_group,fsync,fdatasync,rename,renameat,renameat2,rmdir,clock_nanosleep,nanosleep \
 		"${cmd[@]}" >/dev/null
-	awk -v bin="$bin/" '
+	awk -v bin="$bin/" -v mode="$( ((EXEC)) && echo exec || echo run)" '
 	function mark(name, t) { if (!(name in M)) { M[name] = t } }
 	{ pid = $1; t = $2 * 1000 }
 	NR == 1 { M["start"] = t; top = pid }
@@ -81,7 +88,11 @@ for ((i = 1; i <= RUNS; i++)); do
 		if (index(path, bin) == 1) {
 			name = substr(path, length(bin) + 1); n[name]++
 			execs++
-			if (name == "hs-pty") mark("pty", t)
+			if (mode == "exec") {
+				if (name == "hs-cgroup") mark("cgroup", t)
+				else if (name == "hs-unshare") mark("root", t)
+			}
+			else if (name == "hs-pty") mark("pty", t)
 			else if (name == "hs-cgroup" && n[name] == 1) mark("cgroup", t)
 			else if (name == "hs-unshare" && n[name] == 1) { mark("ns", t); ns_pid = pid }
 			else if (name == "hs-overlay") mark("overlay", t)
@@ -101,6 +112,18 @@ for ((i = 1; i <= RUNS; i++)); do
 		if (pid == top) mark("end", t)
 	}
 	END {
+		if (mode == "exec") {
+			split("start cgroup root prog progexit end", order, " ")
+			split("hs: resolve the container, read its state|hs-cgroup exec --path: join the cgroups|hs-unshare --join: setns, fork into the pid namespace|the program itself|program exit → hs exec exits", label, "|")
+			for (i = 1; i < 6; i++) {
+				a = order[i]; b = order[i + 1]
+				if ((a in M) && (b in M)) printf "%02d %s\t%.3f\n", i, label[i], M[b] - M[a]
+				else printf "%02d %s\t-\n", i, label[i]
+			}
+			if (("start" in M) && ("end" in M)) printf "20 total: hs exec start → exit (traced)\t%.3f\n", M["end"] - M["start"]
+			printf "c1 execs\t%d\nc2 fsyncs\t%d\nc3 sleeps (clock_nanosleep)\t%d\n", execs, fsyncs, sleeps
+			exit
+		}
 		# The critical path, landmark to landmark...
 		split("start pty cgroup ns overlay root prog progexit nsexit exitfile end", order, " ")
 		split("hs: create the record, spawn the monitor|hs-pty serve: fork the monitor, exec the chain|hs-cgroup exec: create the cgroups, move in|hs-unshare --ns: namespaces, fork init|hs-overlay: mount the rootfs overlay|hs-unshare --root: /proc /sys /dev /tmp, pivot_root|the program itself|program exit → init reaped, namespaces gone|→ monitor writes the exit file|exit file → hs run exits", label, "|")
