@@ -2,8 +2,8 @@
 //! entry can write outside it.
 //!
 //! Every entry's parent is reached from the layer's own directory fd one
-//! component at a time with `O_NOFOLLOW`, so neither `..`, an absolute
-//! name, nor a symlink planted by an earlier entry (`a -> /etc`, then
+//! component at a time with `O_NOFOLLOW`, so neither `..` (refused), an
+//! absolute name (rooted at the layer), nor a symlink planted by an earlier entry (`a -> /etc`, then
 //! `a/passwd`) can lead out; hard links are resolved the same way. Symlink
 //! *targets* are stored as they are: they resolve inside the container.
 //! Ownership, modes, mtimes and xattrs are kept (ownership and device nodes
@@ -550,18 +550,17 @@ impl Extractor {
     }
 }
 
-/// The normal components of an entry name; `..` and absolute names are
-/// refused outright.
+/// The normal components of an entry name, relative to the layer root.
+/// An absolute name is rooted at the layer, as docker and GNU tar read it
+/// (layer tars made from `/` carry entries like `/` or `/etc/x`); `..` is
+/// refused outright, since nothing legitimate climbs out of the layer.
 pub fn components_of(path: &Path) -> Result<Vec<OsString>> {
     let mut out = Vec::new();
     for component in path.components() {
         match component {
             Component::Normal(c) => out.push(c.to_os_string()),
-            Component::CurDir => {}
+            Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
             Component::ParentDir => return Err(Error::unsafe_entry(path, "path contains `..`")),
-            Component::RootDir | Component::Prefix(_) => {
-                return Err(Error::unsafe_entry(path, "absolute path"))
-            }
         }
     }
     Ok(out)
@@ -764,11 +763,16 @@ mod tests {
     }
 
     #[test]
-    fn absolute_names_are_refused() {
+    fn absolute_names_are_rooted_at_the_layer() {
         let mut b = tar::Builder::new(Vec::new());
-        raw(&mut b, EntryType::Regular, "/evil", None, b"x");
-        let (_dir, result) = extract_bytes(b.into_inner().unwrap());
-        assert!(matches!(result, Err(Error::Unsafe { .. })));
+        raw(&mut b, EntryType::Directory, "/", None, b"");
+        raw(&mut b, EntryType::Regular, "/etc/inside", None, b"x");
+        let (dir, result) = extract_bytes(b.into_inner().unwrap());
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(
+            std::fs::read(dir.path().join("layer/etc/inside")).unwrap(),
+            b"x"
+        );
     }
 
     #[test]
