@@ -99,13 +99,22 @@ impl Group {
     }
 
     /// Move `pid` (which sits in the caller's own cgroups) in everywhere.
+    /// When `pid` is this single-threaded process, v1 hierarchies get the
+    /// cheap thread move ([`Op::JoinSelf`]).
     pub fn plan_join(&self, pid: i32, plan: &mut Vec<Op>) {
+        let moves_itself = pid == std::process::id() as i32 && single_threaded();
+        self.plan_join_as(pid, moves_itself, plan)
+    }
+
+    fn plan_join_as(&self, pid: i32, moves_itself: bool, plan: &mut Vec<Op>) {
         for member in &self.members {
-            plan.push(Op::Join {
-                dir: member.dir().to_path_buf(),
-                pid,
-                from: member.target().hierarchy.own.clone(),
-            });
+            let dir = member.dir().to_path_buf();
+            let from = member.target().hierarchy.own.clone();
+            if moves_itself && member.target().hierarchy.version == Version::V1 {
+                plan.push(Op::JoinSelf { dir, from });
+            } else {
+                plan.push(Op::Join { dir, pid, from });
+            }
         }
     }
 
@@ -276,6 +285,66 @@ fn trace(step: &str, dir: &std::path::Path) {
 /// kill, rm) against this machine's real unified tree, below the test's
 /// own cgroup there.
 #[cfg(test)]
+mod join_tests {
+    use super::*;
+    use crate::fs::HostFs;
+    use crate::layout::resolve_named;
+    use std::path::Path;
+
+    fn hierarchy(root: &Path, key: &str, version: Version) -> Hierarchy {
+        Hierarchy {
+            key: key.into(),
+            version,
+            controllers: Vec::new(),
+            mount_point: root.join(key),
+            own: root.join(key),
+        }
+    }
+
+    fn join_plan(pid: i32, moves_itself: Option<bool>) -> Vec<Op> {
+        let tmp = tempfile::tempdir().unwrap();
+        let all = [
+            hierarchy(tmp.path(), "pids", Version::V1),
+            hierarchy(tmp.path(), "unified", Version::V2),
+        ];
+        let group = Group::new(resolve_named(&all, "p", "c"), &all, Arc::new(HostFs));
+        let mut plan = Vec::new();
+        match moves_itself {
+            Some(moves_itself) => group.plan_join_as(pid, moves_itself, &mut plan),
+            None => group.plan_join(pid, &mut plan),
+        }
+        plan
+    }
+
+    #[test]
+    fn moving_itself_takes_the_thread_move_in_v1_and_cgroup_procs_in_v2() {
+        let plan = join_plan(std::process::id() as i32, Some(true));
+        assert!(matches!(plan[0], Op::JoinSelf { .. }), "{plan:?}");
+        assert!(matches!(plan[1], Op::Join { .. }), "{plan:?}");
+    }
+
+    #[test]
+    fn a_multithreaded_caller_moves_its_whole_process() {
+        // The test harness runs threads: a thread move would leave them out.
+        let me = std::process::id() as i32;
+        let plan = join_plan(me, None);
+        assert!(
+            plan.iter().all(|op| matches!(op, Op::Join { .. })),
+            "{plan:?}"
+        );
+    }
+
+    #[test]
+    fn another_process_is_moved_whole_everywhere() {
+        let plan = join_plan(1, None);
+        assert!(
+            plan.iter().all(|op| matches!(op, Op::Join { pid: 1, .. })),
+            "{plan:?}"
+        );
+    }
+}
+
+#[cfg(test)]
 mod real_unified_tests {
     use super::*;
     use crate::fs::HostFs;
@@ -423,4 +492,18 @@ mod real_unified_tests {
         let _ = f.child.wait();
         f.group.remove(true, Duration::from_secs(5)).unwrap();
     }
+}
+
+/// True when this process has one thread (so moving the thread moves the
+/// process).
+fn single_threaded() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("Threads:"))
+                .map(|n| n.trim() == "1")
+        })
+        .unwrap_or(false)
 }
