@@ -117,17 +117,12 @@ pub fn wait_on(read: OwnedFd) -> Result<Outcome, Failure> {
     let mut text = String::new();
     file.read_to_string(&mut text)
         .map_err(|e| Failure::tool(format!("reading the start-up handshake: {e}")))?;
-    parse(&text)
+    parse_outcome(&text)
 }
 
-/// Parses everything read from a handshake read end up to EOF, for a
-/// caller that reads it without blocking (an event loop) instead of
-/// [`wait_on`].
+/// Parses everything read from a handshake read end up to EOF ([`wait_on`]
+/// does the reading; an event loop reads without blocking and calls this).
 pub fn parse_outcome(text: &str) -> Result<Outcome, Failure> {
-    parse(text)
-}
-
-fn parse(text: &str) -> Result<Outcome, Failure> {
     let mut outcome = Outcome::default();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         match serde_json::from_str::<SyncMessage>(line) {
@@ -157,24 +152,24 @@ mod tests {
 
     #[test]
     fn eof_without_messages_is_success() {
-        assert_eq!(parse(""), Ok(Outcome::default()));
+        assert_eq!(parse_outcome(""), Ok(Outcome::default()));
     }
 
     #[test]
     fn init_pid_is_reported() {
-        let outcome = parse("{\"init_pid\":42}\n").unwrap();
+        let outcome = parse_outcome("{\"init_pid\":42}\n").unwrap();
         assert_eq!(outcome.init_pid, Some(42));
     }
 
     #[test]
     fn failure_carries_code_and_message() {
-        let err =
-            parse("{\"init_pid\":42}\n{\"code\":127,\"error\":\"x: not found\"}\n").unwrap_err();
+        let err = parse_outcome("{\"init_pid\":42}\n{\"code\":127,\"error\":\"x: not found\"}\n")
+            .unwrap_err();
         assert_eq!(err, Failure::new(127, "x: not found"));
     }
 
     #[test]
     fn garbage_is_a_tool_failure() {
-        assert_eq!(parse("nonsense\n").unwrap_err().code, 125);
+        assert_eq!(parse_outcome("nonsense\n").unwrap_err().code, 125);
     }
 }

@@ -54,11 +54,24 @@ fn user_program_inherits_no_fd_but_stdio() {
         .spawn()
         .unwrap();
     let outcome = pipe.wait();
-    let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", child.id()))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    fds.sort();
+    // The dynamic loader of the new program briefly holds libc open: poll
+    // until only stdio is left. An inherited fd would never go away.
+    let fds_of = |pid: u32| -> Vec<String> {
+        let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|dir| {
+                dir.filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        fds.sort();
+        fds
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut fds = fds_of(child.id());
+    while fds != ["0", "1", "2"] && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        fds = fds_of(child.id());
+    }
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(outcome, Ok(Default::default()));
