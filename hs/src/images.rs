@@ -2,8 +2,6 @@
 //! `export`, through hs-image's library (`pull` execs the hs-image tool,
 //! which owns the network code).
 
-use std::ffi::OsString;
-
 use hs_common::Failure;
 use hs_state::schema::Rootfs;
 
@@ -109,14 +107,36 @@ pub fn load(args: LoadArgs) -> Outcome {
     Ok(0)
 }
 
-/// Execs `hs-image pull` (the only tool with network code).
+/// Runs `hs-image pull` (the only tool with network code, which shows the
+/// progress and any error itself) and reports like docker: the manifest
+/// digest, whether anything was downloaded, and the reference.
 pub fn pull(args: PullArgs) -> Outcome {
+    use std::os::unix::process::ExitStatusExt;
     let tool = hs_common::sibling::sibling("hs-image")?;
-    let mut argv: Vec<OsString> = vec![tool.into(), "pull".into(), args.reference.into()];
+    let mut cmd = std::process::Command::new(tool);
+    cmd.arg("pull").arg(&args.reference);
     if args.insecure {
-        argv.push("--insecure".into());
+        cmd.arg("--insecure");
     }
-    Err(hs_common::exec::exec(&argv))
+    let out = cmd
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| Failure::tool(format!("running hs-image pull: {e}")))?;
+    if !out.status.success() {
+        return Ok(hs_common::exit::exit_code_from_raw(out.status.into_raw()));
+    }
+    let pulled: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| Failure::tool(format!("reading hs-image pull's report: {e}")))?;
+    let reference = pulled["reference"].as_str().unwrap_or(&args.reference);
+    let status = if pulled["downloaded"].as_u64() == Some(0) {
+        "Image is up to date for"
+    } else {
+        "Downloaded newer image for"
+    };
+    println!("Digest: {}", pulled["digest"].as_str().unwrap_or("unknown"));
+    println!("Status: {status} {reference}");
+    println!("{reference}");
+    Ok(0)
 }
 
 pub fn rmi(args: RmiArgs) -> Outcome {
