@@ -16,15 +16,7 @@ lib=${HS_BENCH_LIB:-$here/lib.sh}
 # shellcheck source=bench/lib.sh
 source "$lib"
 
-if [[ $(id -u) != 0 ]]; then
-	bench_log "cgroup: needs root"
-	exit 125
-fi
-hc=$bin/hs-cgroup
-if [[ ! -x $hc ]]; then
-	bench_log "cgroup: $hc is not built (cargo build --release -p hs-cgroup)"
-	exit 125
-fi
+hc=$(bench_tool cgroup hs-cgroup) || exit 125
 
 # bench/run gives an absolute parent of its own; by hand the parent is
 # relative, so everything stays below this shell's own cgroup.

@@ -20,6 +20,22 @@ BENCH_RUN_NO=${BENCH_RUN_NO:-1}
 
 bench_log() { printf 'bench: %s\n' "$*" >&2; }
 
+# A tool script's start: it must run as root and hs tool NAME must be
+# built in $bin (set by the caller). Prints the tool's path; fails with
+# 125 after one log line otherwise. Usage: ov=$(bench_tool overlay hs-overlay) || exit 125
+bench_tool() {
+	local tag=$1 name=$2
+	if [[ $(id -u) != 0 ]]; then
+		bench_log "$tag: needs root"
+		return 125
+	fi
+	if [[ ! -x $bin/$name ]]; then
+		bench_log "$tag: $bin/$name is not built (cargo build --release -p $name)"
+		return 125
+	fi
+	printf '%s\n' "$bin/$name"
+}
+
 # The markdown output goes to stdout and to $BENCH_OUT when set.
 bench_emit() {
 	if [[ -n ${BENCH_OUT:-} ]]; then

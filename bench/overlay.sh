@@ -14,15 +14,7 @@ lib=${HS_BENCH_LIB:-$here/lib.sh}
 # shellcheck source=bench/lib.sh
 source "$lib"
 
-if [[ $(id -u) != 0 ]]; then
-	bench_log "overlay: needs root"
-	exit 125
-fi
-ov=$bin/hs-overlay
-if [[ ! -x $ov ]]; then
-	bench_log "overlay: $ov is not built (cargo build --release -p hs-overlay)"
-	exit 125
-fi
+ov=$(bench_tool overlay hs-overlay) || exit 125
 
 # A scratch dir on a disk filesystem (overlay uppers on tmpfs behave
 # differently), never under a mirrored host dir.

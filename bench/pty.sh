@@ -18,15 +18,7 @@ lib=${HS_BENCH_LIB:-$here/lib.sh}
 # shellcheck source=bench/lib.sh
 source "$lib"
 
-if [[ $(id -u) != 0 ]]; then
-	bench_log "pty: needs root"
-	exit 125
-fi
-pty=$bin/hs-pty
-if [[ ! -x $pty ]]; then
-	bench_log "pty: $pty is not built (cargo build --release -p hs-pty)"
-	exit 125
-fi
+pty=$(bench_tool pty hs-pty) || exit 125
 
 # By hand: the same private world bench/run makes, so podman and crun write
 # no state to the host (/run, /etc/containers) and accept the hybrid cgroups.

@@ -15,15 +15,7 @@ lib=${HS_BENCH_LIB:-$here/lib.sh}
 # shellcheck source=bench/lib.sh
 source "$lib"
 
-if [[ $(id -u) != 0 ]]; then
-	bench_log "unshare: needs root"
-	exit 125
-fi
-hu=$bin/hs-unshare
-if [[ ! -x $hu ]]; then
-	bench_log "unshare: $hu is not built (cargo build --release -p hs-unshare)"
-	exit 125
-fi
+hu=$(bench_tool unshare hs-unshare) || exit 125
 
 scratch=$(mktemp -d "${HS_BENCH_TMP:-${CARGO_TARGET_DIR:-$here/../target}}/unshare-bench.XXXXXX")
 BENCH_TMP=${BENCH_TMP:-$scratch}
