@@ -86,7 +86,7 @@ pub fn run_main(tool: &str, body: impl FnOnce() -> Result<i32, Failure>) -> ! {
 /// caller, if there is one.
 pub fn report_failure(tool: &str, failure: &Failure) {
     let line = format!("{tool}: error: {}", failure.message);
-    eprintln!("{line}");
+    crate::trace::write_line(&line);
     crate::sync::report_failure(failure.code, &line);
 }
 

@@ -11,12 +11,24 @@ pub fn enabled() -> bool {
 /// Logs one step as `TOOL[PID]: trace: STEP DETAIL` when tracing is on.
 pub fn log(step: &str, detail: &str) {
     if enabled() {
-        eprintln!(
+        let line = format!(
             "{}[{}]: trace: {step} {detail}",
             tool_name(),
             std::process::id()
         );
+        write_line(&line);
     }
+}
+
+/// Writes `line` and a newline to stderr in one write(2): the processes of
+/// a chain share one stderr, and `eprintln!` writes each formatted piece
+/// separately, so lines of two processes could interleave mid-line.
+pub fn write_line(line: &str) {
+    use std::io::Write;
+    let mut bytes = Vec::with_capacity(line.len() + 1);
+    bytes.extend_from_slice(line.as_bytes());
+    bytes.push(b'\n');
+    let _ = std::io::stderr().write_all(&bytes);
 }
 
 fn tool_name() -> String {
