@@ -98,6 +98,37 @@ pub struct PidsStats {
 }
 
 /// Sets `slot` unless a hierarchy earlier in the list already did.
+/// The cpuset and pids limits: their files are named and valued alike in
+/// v1 and v2, for a cgroup at `dir` that has those controllers.
+pub fn plan_cpuset_and_pids(
+    dir: &Path,
+    limits: &Limits,
+    cpuset: bool,
+    pids: bool,
+    plan: &mut Vec<Op>,
+) {
+    let mut write = |file: &str, value: String| {
+        plan.push(Op::Write {
+            path: dir.join(file),
+            value,
+            optional: false,
+        })
+    };
+    if cpuset {
+        if let Some(cpus) = &limits.cpuset_cpus {
+            write("cpuset.cpus", cpus.clone());
+        }
+        if let Some(mems) = &limits.cpuset_mems {
+            write("cpuset.mems", mems.clone());
+        }
+    }
+    if pids {
+        if let Some(max) = limits.pids_limit {
+            write("pids.max", max.map_or("max".to_string(), |n| n.to_string()));
+        }
+    }
+}
+
 pub fn fill(slot: &mut Option<u64>, value: Option<u64>) {
     if slot.is_none() {
         *slot = value;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::cgroup::{fill, keyed, limit_value, Cgroup, Stats};
+use crate::cgroup::{fill, keyed, limit_value, plan_cpuset_and_pids, Cgroup, Stats};
 use crate::fs::Fs;
 use crate::layout::{chain_below, Target};
 use crate::limits::{Limits, Swap, CPU_PERIOD_US};
@@ -111,20 +111,13 @@ impl Cgroup for V1 {
                 self.write(plan, "cpu.shares", shares.to_string(), false);
             }
         }
-        if self.has("cpuset") {
-            if let Some(cpus) = &limits.cpuset_cpus {
-                self.write(plan, "cpuset.cpus", cpus.clone(), false);
-            }
-            if let Some(mems) = &limits.cpuset_mems {
-                self.write(plan, "cpuset.mems", mems.clone(), false);
-            }
-        }
-        if self.has("pids") {
-            if let Some(max) = limits.pids_limit {
-                let value = max.map_or("max".to_string(), |n| n.to_string());
-                self.write(plan, "pids.max", value, false);
-            }
-        }
+        plan_cpuset_and_pids(
+            &self.target.dir,
+            limits,
+            self.has("cpuset"),
+            self.has("pids"),
+            plan,
+        );
         Ok(())
     }
 

@@ -8,7 +8,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::cgroup::{fill, keyed, limit_value, Cgroup, Stats, LIMIT_CONTROLLERS};
+use crate::cgroup::{
+    fill, keyed, limit_value, plan_cpuset_and_pids, Cgroup, Stats, LIMIT_CONTROLLERS,
+};
 use crate::fs::Fs;
 use crate::layout::{chain_below, Target};
 use crate::limits::{Limits, Swap, CPU_PERIOD_US};
@@ -158,20 +160,13 @@ impl Cgroup for V2 {
                 self.write(plan, "cpu.weight", weight.to_string(), false);
             }
         }
-        if self.assigned("cpuset") {
-            if let Some(cpus) = &limits.cpuset_cpus {
-                self.write(plan, "cpuset.cpus", cpus.clone(), false);
-            }
-            if let Some(mems) = &limits.cpuset_mems {
-                self.write(plan, "cpuset.mems", mems.clone(), false);
-            }
-        }
-        if self.assigned("pids") {
-            if let Some(max) = limits.pids_limit {
-                let value = max.map_or("max".to_string(), |n| n.to_string());
-                self.write(plan, "pids.max", value, false);
-            }
-        }
+        plan_cpuset_and_pids(
+            &self.target.dir,
+            limits,
+            self.assigned("cpuset"),
+            self.assigned("pids"),
+            plan,
+        );
         Ok(())
     }
 
