@@ -281,9 +281,20 @@ fn trace(step: &str, dir: &std::path::Path) {
     hs_common::trace::log(step, &dir.display().to_string());
 }
 
-/// The controller-free v2 paths (create, join, procs, freeze, events,
-/// kill, rm) against this machine's real unified tree, below the test's
-/// own cgroup there.
+/// True when this process has one thread (so moving the thread moves the
+/// process).
+fn single_threaded() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("Threads:"))
+                .map(|n| n.trim() == "1")
+        })
+        .unwrap_or(false)
+}
+
 #[cfg(test)]
 mod join_tests {
     use super::*;
@@ -344,6 +355,9 @@ mod join_tests {
     }
 }
 
+/// The controller-free v2 paths (create, join, procs, freeze, events,
+/// kill, rm) against this machine's real unified tree, below the test's
+/// own cgroup there.
 #[cfg(test)]
 mod real_unified_tests {
     use super::*;
@@ -492,18 +506,4 @@ mod real_unified_tests {
         let _ = f.child.wait();
         f.group.remove(true, Duration::from_secs(5)).unwrap();
     }
-}
-
-/// True when this process has one thread (so moving the thread moves the
-/// process).
-fn single_threaded() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("Threads:"))
-                .map(|n| n.trim() == "1")
-        })
-        .unwrap_or(false)
 }
