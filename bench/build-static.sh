@@ -1,11 +1,9 @@
 #!/usr/bin/env bash
-# bench/build-static.sh — what static linking buys: builds the hs tools twice
-# (dynamic, and `-C target-feature=+crt-static` on the gnu target) and times
-# an exec of each side by side; with a working `hs run`, also the whole chain.
-#
-# RUSTFLAGS with +crt-static must go with an explicit --target: without one
-# cargo applies them to proc-macro crates too, and those cannot be static.
-# With --target the binaries land in $CARGO_TARGET_DIR/$TARGET/release.
+# bench/build-static.sh — what static linking buys: times an exec of each
+# hs tool as built by default (static: `+crt-static`, .cargo/config.toml)
+# and as a dynamic build of the same commit (RUSTFLAGS overrides the config's
+# rustflags, into its own target dir), side by side; with a working
+# `hs run`, also the whole chain.
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -36,15 +34,16 @@ BENCH_WARMUP=20
 
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
 TARGET=x86_64-unknown-linux-gnu
-DYN=$CARGO_TARGET_DIR/release
+DYN_TARGET_DIR=$CARGO_TARGET_DIR/dynamic
+DYN=$DYN_TARGET_DIR/$TARGET/release
 STATIC=$CARGO_TARGET_DIR/$TARGET/release
 
 if ((BUILD)); then
 	for tool in "${TOOLS[@]}"; do
 		bench_log "building $tool, dynamic and static"
-		(cd "$REPO" && cargo build --release --quiet -p "$tool") >&2 || bench_log "$tool: dynamic build failed"
-		(cd "$REPO" && RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
-			cargo build --release --quiet --target "$TARGET" -p "$tool") >&2 || bench_log "$tool: static build failed"
+		(cd "$REPO" && RUSTFLAGS="-C target-feature=-crt-static" CARGO_TARGET_DIR=$DYN_TARGET_DIR \
+			cargo build --release --quiet -p "$tool") >&2 || bench_log "$tool: dynamic build failed"
+		(cd "$REPO" && cargo build --release --quiet -p "$tool") >&2 || bench_log "$tool: static build failed"
 	done
 fi
 
