@@ -33,6 +33,8 @@ done
 ((EUID == 0)) || { echo "profile.sh: error: needs root" >&2; exit 125; }
 bin=${HS_BENCH_BIN:-${CARGO_TARGET_DIR:-$here/../target}/x86_64-unknown-linux-gnu/release}
 [[ -x $bin/hs ]] || { echo "profile.sh: error: $bin/hs is not built" >&2; exit 125; }
+# The phases are cut at execve paths, which hs spells canonically.
+bin=$(cd "$bin" && pwd -P)
 command -v strace >/dev/null || { echo "profile.sh: error: strace is not installed" >&2; exit 125; }
 
 # By hand: the same private namespace as bench/run (see bench/README.md).

@@ -236,11 +236,24 @@ fn parse_state(bytes: &[u8]) -> std::result::Result<State, String> {
     Ok(state)
 }
 
+/// Reads the config of the record in `dir`; the error is why it cannot.
+pub(crate) fn read_config(dir: &Path) -> std::result::Result<Config, String> {
+    let bytes = std::fs::read(dir.join(CONFIG_FILE))
+        .map_err(|e| format!("read {CONFIG_FILE}: {}", reason(&e)))?;
+    serde_json::from_slice::<ConfigFileIn>(&bytes)
+        .map(|stored| stored.config)
+        .map_err(|e| format!("{CONFIG_FILE}: {e}"))
+}
+
 /// Replaces `state.json` in `dir` atomically.
-pub(crate) fn write_state(dir: &Path, state: &State) -> Result<()> {
+pub(crate) fn write_state(
+    dir: &Path,
+    state: &State,
+    durability: hs_common::atomic::Durability,
+) -> Result<()> {
     let path = dir.join(STATE_FILE);
     let bytes = to_json(state);
-    hs_common::atomic::write_atomic(&path, &bytes).ctx("write", path)
+    hs_common::atomic::write_atomic_with(&path, &bytes, 0o644, durability).ctx("write", path)
 }
 
 /// Compact JSON with a final newline: one line per file, quick to parse.

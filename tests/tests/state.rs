@@ -724,3 +724,62 @@ fn a_hundred_parallel_creates_without_names_get_distinct_generated_names() {
         100
     );
 }
+
+/// Runs hs-state under `strace -f` with `stdin` and returns its JSON output
+/// and how many fsync/fdatasync calls it made.
+fn traced_state(env: &Env, args: &[&str], stdin: &str) -> (Value, usize) {
+    use std::io::Write;
+    let trace = tempfile::NamedTempFile::new().unwrap();
+    let mut child = Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=fsync,fdatasync,syncfs,sync", "-o"])
+        .arg(trace.path())
+        .arg(hs_tests::bin("hs-state"))
+        .args(args)
+        .env("HS_ROOT", env.root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("strace must be installed (.ci/run installs it)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "hs-state {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let calls = std::fs::read_to_string(trace.path())
+        .unwrap()
+        .lines()
+        .filter(|line| line.contains("sync"))
+        .count();
+    let json = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (json, calls)
+}
+
+#[test]
+fn a_kept_record_is_fsynced_when_created_and_updated() {
+    let env = Env::new();
+    let (created, create_syncs) = traced_state(&env, &["create", "--config", "-"], CONFIG);
+    let id = created["id"].as_str().unwrap();
+    let (_, set_syncs) = traced_state(&env, &["set", id, "--status", "exited"], "");
+    assert!(create_syncs > 0, "create made no fsync");
+    assert!(set_syncs > 0, "set made no fsync");
+}
+
+#[test]
+fn a_rm_record_is_created_updated_and_removed_without_fsync() {
+    let env = Env::new();
+    let config = r#"{"command":["true"],"rootfs":{"kind":"host"},"auto_remove":true}"#;
+    let (created, create_syncs) = traced_state(&env, &["create", "--config", "-"], config);
+    let id = created["id"].as_str().unwrap().to_string();
+    let (_, set_syncs) = traced_state(&env, &["set", &id, "--status", "exited"], "");
+    let (_, rm_syncs) = traced_state(&env, &["rm", &id], "");
+    assert_eq!((create_syncs, set_syncs, rm_syncs), (0, 0, 0));
+    assert!(!container_dir(&env, &id).exists());
+}
