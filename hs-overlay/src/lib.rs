@@ -13,6 +13,7 @@ pub mod lowers;
 pub mod overlay;
 pub mod paths;
 pub mod plan;
+pub mod prepare;
 pub mod umount;
 pub mod whiteout;
 

@@ -113,13 +113,39 @@ const DATA_LIMIT: usize = 4095;
 /// Mounts `spec` on `target`: the superblock is created and mounted
 /// detached (fsmount), then attached with one move_mount.
 pub fn mount(spec: &OverlaySpec, target: &Path) -> Result<()> {
+    attach(prepare(spec, target)?, spec, target)
+}
+
+/// An overlay made but not yet visible anywhere.
+#[derive(Debug)]
+pub enum Prepared {
+    /// A detached mount (fsmount): attaching it is one move_mount.
+    Detached(OwnedFd),
+    /// This kernel lacks the new API for it: mount(2) at attach time.
+    Classic,
+}
+
+/// Creates the overlay's superblock and a detached mount of it. This is
+/// where the kernel spends its time (it checks the work dir with test
+/// files), and it touches no mount table, so several overlays can be
+/// prepared at once and attached in order afterwards. `target` is only
+/// named in errors.
+pub fn prepare(spec: &OverlaySpec, target: &Path) -> Result<Prepared> {
     if classic_forced() {
-        return mount_classic(spec, target);
+        return Ok(Prepared::Classic);
     }
     match detached_mount(spec, target) {
-        Ok(mnt) => move_mount(&mnt, target),
-        Err(Attempt::Unsupported) => mount_classic(spec, target),
+        Ok(mnt) => Ok(Prepared::Detached(mnt)),
+        Err(Attempt::Unsupported) => Ok(Prepared::Classic),
         Err(Attempt::Failed(err)) => Err(err),
+    }
+}
+
+/// Puts a prepared overlay on `target`.
+pub fn attach(prepared: Prepared, spec: &OverlaySpec, target: &Path) -> Result<()> {
+    match prepared {
+        Prepared::Detached(mnt) => move_mount(&mnt, target),
+        Prepared::Classic => mount_classic(spec, target),
     }
 }
 

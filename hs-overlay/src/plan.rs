@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use nix::mount::{MntFlags, MsFlags};
 
 use crate::error::{OverlayError, Result};
-use crate::overlay::{self, OverlaySpec};
+use crate::overlay::{self, OverlaySpec, Prepared};
+use crate::prepare::Preparer;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
@@ -66,23 +67,57 @@ impl fmt::Display for Op {
     }
 }
 
-/// Runs `ops` in order and returns the mount points made, in mount order.
-/// On failure, unmounts what it mounted and removes the directories it
-/// created on the host, then returns the error.
+/// Runs `ops` and returns the mount points made, in mount order. On
+/// failure, unmounts what it mounted and removes the directories it created
+/// on the host, then returns the error.
 ///
-/// (Preparing the overlays on parallel threads was tried and measured
-/// slower on a loaded 2-core machine, with more CPU: the kernel's
-/// per-overlay work is short and the threads cost more than they save.)
+/// The host-side directories (upper and work) are made first, as every
+/// overlay needs its own; then helper threads start preparing the overlays
+/// (see [`crate::prepare`]) while the remaining steps run in plan order,
+/// each overlay attached where the plan puts it.
 pub fn execute(ops: &[Op]) -> Result<Vec<PathBuf>> {
     let mut done = Done::default();
-    for op in ops {
-        hs_common::trace::log("plan", &op.to_string());
-        if let Err(err) = step(op, &mut done) {
+    match run(ops, &mut done) {
+        Ok(()) => Ok(done.mounts),
+        Err(err) => {
             done.undo();
-            return Err(err);
+            Err(err)
         }
     }
-    Ok(done.mounts)
+}
+
+fn run(ops: &[Op], done: &mut Done) -> Result<()> {
+    let (host_dirs, rest): (Vec<&Op>, Vec<&Op>) = ops
+        .iter()
+        .partition(|op| matches!(op, Op::CreateDir { .. }));
+    for op in host_dirs {
+        hs_common::trace::log("plan", &op.to_string());
+        step(op, None, done)?;
+    }
+    let preparer = Preparer::new(
+        rest.iter()
+            .filter_map(|op| match op {
+                Op::MountOverlay { spec, target } => Some((spec, target.as_path())),
+                _ => None,
+            })
+            .collect(),
+    );
+    std::thread::scope(|scope| {
+        preparer.start(scope);
+        let mut overlays = 0..;
+        for op in &rest {
+            hs_common::trace::log("plan", &op.to_string());
+            let ready = match op {
+                Op::MountOverlay { .. } => overlays.next().map(|i| preparer.get(i)),
+                _ => None,
+            };
+            if let Err(err) = step(op, ready, done) {
+                preparer.stop();
+                return Err(err);
+            }
+        }
+        Ok(())
+    })
 }
 
 /// What has been done so far, for the undo.
@@ -103,7 +138,7 @@ impl Done {
     }
 }
 
-fn step(op: &Op, done: &mut Done) -> Result<()> {
+fn step(op: &Op, prepared: Option<Result<Prepared>>, done: &mut Done) -> Result<()> {
     match op {
         Op::CreateDir { path } => create_dirs(path, &mut done.created_dirs),
         Op::MountTmpfs { target, read_only } => {
@@ -133,7 +168,10 @@ fn step(op: &Op, done: &mut Done) -> Result<()> {
         Op::Symlink { link, points_to } => std::os::unix::fs::symlink(points_to, link)
             .map_err(|e| OverlayError::io("creating symlink", link, e)),
         Op::MountOverlay { spec, target } => {
-            overlay::mount(spec, target)?;
+            match prepared {
+                Some(prepared) => overlay::attach(prepared?, spec, target)?,
+                None => overlay::mount(spec, target)?,
+            }
             done.mounts.push(target.clone());
             Ok(())
         }

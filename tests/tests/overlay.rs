@@ -737,6 +737,30 @@ fn host_mirror_that_fails_midway_removes_the_upper_dirs_it_made() {
 }
 
 #[test]
+fn host_mirror_whose_middle_overlay_fails_unmounts_the_ones_prepared_with_it() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    // The overlays are prepared side by side: a work dir on another
+    // filesystem than its upper makes only /srv's fail in the kernel.
+    let scratch = Scratch::new("ov-mid");
+    for dir in ["u", "w/srv"] {
+        std::fs::create_dir_all(scratch.path(dir)).unwrap();
+    }
+    let result = run(&mut sh_in_ns(
+        r#"mount -t tmpfs tmpfs "$2/srv" || exit 99
+        "$OV" host --dirs etc,srv,usr --upper "$1" --work "$2" --target "$3" -- true
+        rc=$?
+        awk -v t="$3" '$5 == t || index($5, t "/") == 1 { print $5 }' /proc/self/mountinfo
+        exit $rc"#,
+        &[&scratch.path("u"), &scratch.path("w"), &scratch.target()],
+    ));
+    let needle = scratch.target().join("srv");
+    assert_tool_error(&result, "hs-overlay", &needle.to_string_lossy());
+    assert_eq!(result.1, "", "mounts left under the target");
+}
+
+#[test]
 fn dry_run_prints_the_plan_and_creates_nothing() {
     let scratch = Scratch::new("ov-dry");
     let target = scratch.target().canonicalize().unwrap();
