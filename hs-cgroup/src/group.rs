@@ -282,17 +282,12 @@ fn trace(step: &str, dir: &std::path::Path) {
 }
 
 /// True when this process has one thread (so moving the thread moves the
-/// process).
+/// process). One stat: procfs gives `/proc/self/task` a link count of 2
+/// plus the number of threads, where /proc/self/status would cost an open
+/// and a read of a long, regenerated text.
 fn single_threaded() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("Threads:"))
-                .map(|n| n.trim() == "1")
-        })
-        .unwrap_or(false)
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self/task").is_ok_and(|meta| meta.nlink() == 3)
 }
 
 #[cfg(test)]
@@ -343,6 +338,20 @@ mod join_tests {
             plan.iter().all(|op| matches!(op, Op::Join { .. })),
             "{plan:?}"
         );
+    }
+
+    #[test]
+    fn a_forked_child_counts_as_single_threaded() {
+        // SAFETY: the child only stats a file and exits, both
+        // async-signal-safe enough for a child of a threaded process
+        // (std's metadata formats a short path on the stack).
+        match unsafe { nix::unistd::fork() }.unwrap() {
+            nix::unistd::ForkResult::Child => unsafe { libc::_exit(i32::from(single_threaded())) },
+            nix::unistd::ForkResult::Parent { child } => {
+                let status = nix::sys::wait::waitpid(child, None).unwrap();
+                assert_eq!(status, nix::sys::wait::WaitStatus::Exited(child, 1));
+            }
+        }
     }
 
     #[test]

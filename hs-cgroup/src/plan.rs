@@ -138,12 +138,14 @@ fn run(op: &Op, fs: &dyn Fs) -> Result<Effect, Error> {
             value,
             optional,
         } => {
-            if *optional && !fs.exists(path) {
-                return Ok(Effect::None);
+            // An optional file is simply written: cgroupfs never creates
+            // files, so a missing one fails with ENOENT, and that is the
+            // skip (one syscall fewer than looking first).
+            match fs.write(path, value) {
+                Err(e) if *optional && e.kind() == std::io::ErrorKind::NotFound => Ok(Effect::None),
+                Err(e) => Err(Error::io(&format!("writing {value:?} to"), path, e)),
+                Ok(()) => Ok(Effect::None),
             }
-            fs.write(path, value)
-                .map_err(|e| Error::io(&format!("writing {value:?} to"), path, e))?;
-            Ok(Effect::None)
         }
         Op::Join { dir, pid, .. } => {
             let path = dir.join("cgroup.procs");
@@ -218,6 +220,19 @@ mod tests {
             std::fs::read_to_string(b.join("cpuset.cpus")).unwrap(),
             "0-1"
         );
+    }
+
+    #[test]
+    fn an_optional_file_the_kernel_lacks_is_skipped_and_a_required_one_fails() {
+        let fake = FakeFs::new();
+        let write = |optional| Op::Write {
+            path: fake.root().join("memory.memsw.limit_in_bytes"),
+            value: "1".into(),
+            optional,
+        };
+        execute(&[write(true)], &fake).unwrap();
+        let err = execute(&[write(false)], &fake).unwrap_err();
+        assert!(err.to_string().contains("no such file"), "{err}");
     }
 
     #[test]

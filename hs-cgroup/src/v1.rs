@@ -81,7 +81,14 @@ impl Cgroup for V1 {
     }
 
     fn plan_create(&self, limits: &Limits, plan: &mut Vec<Op>) -> Result<(), Error> {
-        for dir in chain_below(&self.target.base, &self.target.dir) {
+        // The cgroup itself first: when it exists (a join, or a second
+        // container under the same name) nothing above it is missing.
+        let chain = if self.fs.exists(&self.target.dir) {
+            Vec::new()
+        } else {
+            chain_below(&self.target.base, &self.target.dir)
+        };
+        for dir in chain {
             if self.fs.exists(&dir) {
                 continue;
             }
@@ -278,6 +285,20 @@ mod tests {
         assert_eq!(
             plan(&v1(tmp.path(), &["pids"]), &limits),
             ["mkdir R/hs/c", "write \"20\" to R/hs/c/pids.max"]
+        );
+    }
+
+    #[test]
+    fn an_existing_cgroup_gets_only_its_limits() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("hs/c")).unwrap();
+        let limits = Limits {
+            pids_limit: Some(Some(20)),
+            ..Limits::default()
+        };
+        assert_eq!(
+            plan(&v1(tmp.path(), &["cpuset", "pids"]), &limits),
+            ["write \"20\" to R/hs/c/pids.max"]
         );
     }
 

@@ -94,6 +94,19 @@ impl Cgroup for V2 {
     fn plan_create(&self, limits: &Limits, plan: &mut Vec<Op>) -> Result<(), Error> {
         let base = &self.target.base;
         let needed = self.needed(limits);
+        // On a hybrid machine v1 has every limit controller: this tree
+        // only groups the processes (kill, freeze, events), so there is
+        // nothing to look up or enable, only directories to make.
+        if !LIMIT_CONTROLLERS.iter().any(|c| self.assigned(c)) {
+            if !self.fs.exists(&self.target.dir) {
+                for dir in chain_below(base, &self.target.dir) {
+                    if !self.fs.exists(&dir) {
+                        plan.push(Op::Mkdir(dir));
+                    }
+                }
+            }
+            return self.plan_limits(limits, plan);
+        }
         let available = self.words(base, "cgroup.controllers");
         if let Some(missing) = needed.iter().find(|c| !available.iter().any(|a| a == *c)) {
             return Err(Error::ControllerMissing {
@@ -438,6 +451,38 @@ mod tests {
         };
         execute(&g.plan_set(&more).unwrap(), fake.as_ref()).unwrap();
         assert_eq!(read(&fake.root().join("hs/c/pids.max")), "max");
+    }
+
+    #[test]
+    fn with_every_limit_controller_in_v1_the_tree_only_gets_directories() {
+        let fake = Arc::new(FakeFs::new());
+        let v1_all = Hierarchy {
+            key: "cpu,cpuset,memory,pids".into(),
+            version: Version::V1,
+            controllers: ["cpu", "cpuset", "memory", "pids"]
+                .map(String::from)
+                .to_vec(),
+            mount_point: "/nonexistent/v1".into(),
+            own: "/nonexistent/v1".into(),
+        };
+        let tree = unified(fake.root(), fake.root());
+        let all = [v1_all, tree.clone()];
+        let dyn_fs: Arc<dyn Fs> = fake.clone();
+        let g = Group::new(
+            resolve_named(std::slice::from_ref(&tree), "/hs", "c"),
+            &all,
+            dyn_fs,
+        );
+        let plan = g.plan_create(&limits()).unwrap();
+        assert_eq!(
+            plan,
+            [
+                Op::Mkdir(fake.root().join("hs")),
+                Op::Mkdir(fake.root().join("hs/c"))
+            ]
+        );
+        execute(&plan, fake.as_ref()).unwrap();
+        assert!(g.plan_create(&limits()).unwrap().is_empty());
     }
 
     #[test]
