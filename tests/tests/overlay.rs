@@ -137,6 +137,40 @@ fn mount_reports_its_mounts_on_info_fd() {
 }
 
 #[test]
+fn host_mirror_reports_its_mounts_on_info_fd_in_plan_order() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    // Overlays are prepared on several threads; they are still attached,
+    // and reported, skeleton first and then in path order.
+    let scratch = Scratch::new("ov-hinfo");
+    let info = scratch.path("info.json");
+    run_ok(&mut sh_in_ns(
+        r#""$OV" host --dirs var,usr,etc --add-dir /usr/share --upper "$1" --work "$2" --target "$3" --info-fd 3 -- true 3>"$4""#,
+        &[
+            &scratch.path("u"),
+            &scratch.path("w"),
+            &scratch.target(),
+            &info,
+        ],
+    ));
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(info).unwrap()).unwrap();
+    let target = scratch.target().canonicalize().unwrap();
+    let expected: Vec<String> = ["", "etc", "usr", "usr/share", "var"]
+        .iter()
+        .map(|rel| {
+            target
+                .join(rel)
+                .to_string_lossy()
+                .trim_end_matches('/')
+                .to_string()
+        })
+        .collect();
+    assert_eq!(info["mounts"], serde_json::json!(expected));
+}
+
+#[test]
 fn mount_is_invisible_outside_its_namespace_and_gone_after_prog_exits() {
     if !hs_tests::require_root() {
         return;
