@@ -46,75 +46,160 @@ pub fn exec(argv: &[OsString]) -> Failure {
 /// every inherited fd but 0-2 is closed, the handshake fd is marked
 /// close-on-exec and the chain's variables are dropped from `env`.
 pub fn exec_with_env(argv: &[OsString], env: &[OsString]) -> Failure {
-    let Some(program) = argv.first() else {
-        return Failure::tool("no program to run");
-    };
-    let to_user = !is_hs_tool(program);
-    let env: Vec<&OsString> = env
-        .iter()
-        .filter(|pair| !(to_user && is_chain_var(pair)))
-        .collect();
-    let (Ok(c_argv), Ok(c_env)) = (to_cstrings(argv.iter()), to_cstrings(env.iter().copied()))
-    else {
-        return Failure::tool("an argument or environment entry contains a NUL byte");
-    };
-    let path_var = env
-        .iter()
-        .find_map(|pair| pair.as_bytes().strip_prefix(b"PATH="))
-        .map(|p| OsStr::from_bytes(p).to_owned())
-        .unwrap_or_else(|| DEFAULT_PATH.into());
+    match Prepared::new(argv, env) {
+        Ok(prepared) => prepared.failure(prepared.exec()),
+        Err(failure) => failure,
+    }
+}
 
-    trace::log(
-        "exec",
-        &argv
+/// An [`exec_with_env`] worked out in full beforehand, so that
+/// [`Prepared::exec`] only makes system calls: no allocation, no lock, no
+/// formatting. That makes it safe in a child that shares its parent's
+/// memory (clone with `CLONE_VM | CLONE_VFORK`, as posix_spawn does), where
+/// a malloc would change the parent's heap under it.
+pub struct Prepared {
+    program: OsString,
+    /// Kept alive for the pointer arrays below.
+    _strings: (Vec<CString>, Vec<CString>),
+    argv: Vec<*const libc::c_char>,
+    env: Vec<*const libc::c_char>,
+    candidates: Vec<CString>,
+    /// The final exec of the chain (see [`exec_with_env`]).
+    to_user: bool,
+    /// The fd ranges to close before it: all of 3.. but the handshake fd.
+    close: Vec<(u32, u32)>,
+    sync_fd: Option<RawFd>,
+}
+
+/// Why [`Prepared::exec`] returned; `Copy`, to hand it from a vfork'd
+/// child to its parent through shared memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecError {
+    /// Closing the inherited fds failed.
+    CloseFds(Errno),
+    /// No candidate exists.
+    NotFound,
+    /// A candidate exists but may not be executed.
+    Denied(Errno),
+    /// execve failed otherwise (ENOEXEC, E2BIG, …).
+    Failed(Errno),
+}
+
+impl Prepared {
+    /// Checks and converts everything the exec needs; logs it (HS_TRACE).
+    pub fn new(argv: &[OsString], env: &[OsString]) -> Result<Self, Failure> {
+        let Some(program) = argv.first() else {
+            return Err(Failure::tool("no program to run"));
+        };
+        let to_user = !is_hs_tool(program);
+        let env: Vec<&OsString> = env
             .iter()
-            .map(|a| a.to_string_lossy())
-            .collect::<Vec<_>>()
-            .join(" "),
-    );
-    if to_user {
-        if let Err(e) = close_inherited_fds(&sync::inherited_fd().into_iter().collect::<Vec<_>>()) {
-            return Failure::tool(format!("closing inherited file descriptors: {e}"));
-        }
-        sync::close_on_exec();
-        reset_signals();
+            .filter(|pair| !(to_user && is_chain_var(pair)))
+            .collect();
+        let (Ok(c_argv), Ok(c_env)) = (to_cstrings(argv.iter()), to_cstrings(env.iter().copied()))
+        else {
+            return Err(Failure::tool(
+                "an argument or environment entry contains a NUL byte",
+            ));
+        };
+        let path_var = env
+            .iter()
+            .find_map(|pair| pair.as_bytes().strip_prefix(b"PATH="))
+            .map(|p| OsStr::from_bytes(p).to_owned())
+            .unwrap_or_else(|| DEFAULT_PATH.into());
+        let candidates = candidates(program, &path_var)
+            .into_iter()
+            .filter_map(|candidate| CString::new(candidate.into_vec()).ok())
+            .collect();
+        trace::log(
+            "exec",
+            &argv
+                .iter()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+        let sync_fd = sync::inherited_fd();
+        Ok(Self {
+            program: program.clone(),
+            argv: null_terminated(&c_argv),
+            env: null_terminated(&c_env),
+            _strings: (c_argv, c_env),
+            candidates,
+            to_user,
+            close: close_ranges(&sync_fd.into_iter().collect::<Vec<_>>()),
+            sync_fd,
+        })
     }
 
-    let mut denied = None;
-    for candidate in candidates(program, &path_var) {
-        let Ok(c_path) = CString::new(candidate.into_vec()) else {
-            continue;
-        };
-        let errno = match nix::unistd::execve(&c_path, &c_argv, &c_env) {
-            Err(errno) => errno,
-            Ok(never) => match never {},
-        };
-        match errno {
-            Errno::ENOENT | Errno::ENOTDIR => continue,
-            Errno::EACCES | Errno::EPERM | Errno::EISDIR => denied = Some(errno),
-            other => {
-                return Failure::new(
-                    EXIT_CANNOT_EXEC,
-                    format!("exec {}: {}", program.to_string_lossy(), other.desc()),
-                )
+    /// Closes the inherited fds (for a user's program) and execs the first
+    /// candidate that runs. Only system calls: see [`Prepared`].
+    pub fn exec(&self) -> ExecError {
+        if self.to_user {
+            for &(first, last) in &self.close {
+                // SAFETY: close_range only closes descriptors; nothing in
+                // this process holds on to the ones it closes (they are
+                // inherited leftovers).
+                if unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) } != 0 {
+                    return ExecError::CloseFds(Errno::last());
+                }
+            }
+            if let Some(fd) = self.sync_fd {
+                // SAFETY: fcntl on an fd number; a bad one is EBADF.
+                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+            }
+            reset_signals();
+        }
+        let mut denied = None;
+        for candidate in &self.candidates {
+            // SAFETY: the pointer arrays are null-terminated and point
+            // into the CStrings this struct keeps alive.
+            unsafe { libc::execve(candidate.as_ptr(), self.argv.as_ptr(), self.env.as_ptr()) };
+            match Errno::last() {
+                Errno::ENOENT | Errno::ENOTDIR => continue,
+                errno @ (Errno::EACCES | Errno::EPERM | Errno::EISDIR) => denied = Some(errno),
+                other => return ExecError::Failed(other),
             }
         }
+        match denied {
+            Some(errno) => ExecError::Denied(errno),
+            None => ExecError::NotFound,
+        }
     }
-    let shown = program.to_string_lossy();
-    match denied {
-        Some(errno) => Failure::new(
-            EXIT_CANNOT_EXEC,
-            format!("exec {shown}: {}", errno.desc().to_lowercase()),
-        ),
-        None if shown.contains('/') => Failure::new(
-            EXIT_NOT_FOUND,
-            format!("exec {shown}: no such file or directory"),
-        ),
-        None => Failure::new(
-            EXIT_NOT_FOUND,
-            format!("exec {shown}: executable file not found in $PATH"),
-        ),
+
+    /// The tool's failure for `error`, with docker's exit codes.
+    pub fn failure(&self, error: ExecError) -> Failure {
+        let shown = self.program.to_string_lossy();
+        match error {
+            ExecError::CloseFds(errno) => Failure::tool(format!(
+                "closing inherited file descriptors: {}",
+                std::io::Error::from(errno)
+            )),
+            ExecError::Failed(errno) => {
+                Failure::new(EXIT_CANNOT_EXEC, format!("exec {shown}: {}", errno.desc()))
+            }
+            ExecError::Denied(errno) => Failure::new(
+                EXIT_CANNOT_EXEC,
+                format!("exec {shown}: {}", errno.desc().to_lowercase()),
+            ),
+            ExecError::NotFound if shown.contains('/') => Failure::new(
+                EXIT_NOT_FOUND,
+                format!("exec {shown}: no such file or directory"),
+            ),
+            ExecError::NotFound => Failure::new(
+                EXIT_NOT_FOUND,
+                format!("exec {shown}: executable file not found in $PATH"),
+            ),
+        }
     }
+}
+
+fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
 }
 
 fn is_chain_var(pair: &OsStr) -> bool {
@@ -168,15 +253,28 @@ pub fn which(program: &OsStr) -> Option<std::path::PathBuf> {
 /// program exec'd with either would not die in a broken pipeline or would
 /// be deaf to SIGINT/SIGTERM.
 fn reset_signals() {
-    use nix::sys::signal::{signal, sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
-    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-    // SAFETY: restoring a default disposition installs no handler.
-    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+    // Raw libc calls: this runs in a vfork'd child too (see `Prepared`).
+    // SAFETY: an empty set on the stack; restoring a default disposition
+    // installs no handler.
+    unsafe {
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 /// Closes every fd >= 3 except those in `keep` (close_range(2)), so no host
 /// fd leaks into the container (runc CVE-2024-21626).
 pub fn close_inherited_fds(keep: &[RawFd]) -> std::io::Result<()> {
+    for (first, last) in close_ranges(keep) {
+        close_range(first, last)?;
+    }
+    Ok(())
+}
+
+/// The ranges of fds >= 3 that are not in `keep`, for close_range(2).
+fn close_ranges(keep: &[RawFd]) -> Vec<(u32, u32)> {
     let mut keep: Vec<u32> = keep
         .iter()
         .filter(|&&fd| fd >= 3)
@@ -184,14 +282,16 @@ pub fn close_inherited_fds(keep: &[RawFd]) -> std::io::Result<()> {
         .collect();
     keep.sort_unstable();
     keep.dedup();
+    let mut ranges = Vec::new();
     let mut first = 3u32;
     for fd in keep {
         if fd > first {
-            close_range(first, fd - 1)?;
+            ranges.push((first, fd - 1));
         }
         first = fd + 1;
     }
-    close_range(first, u32::MAX)
+    ranges.push((first, u32::MAX));
+    ranges
 }
 
 fn close_range(first: u32, last: u32) -> std::io::Result<()> {
