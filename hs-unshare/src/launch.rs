@@ -1,10 +1,11 @@
 //! The last step of every mode: the command's terminal, user, working
 //! directory and environment, then the exec of PROG.
 
-use std::ffi::OsString;
+use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
+use hs_common::exec::Prepared;
 use hs_common::Failure;
 
 use crate::error::{sys, Error, Result};
@@ -37,6 +38,25 @@ impl Launch {
             Ok(env) => hs_common::exec::exec_with_env(&self.argv, &env),
             Err(e) => e.into(),
         }
+    }
+
+    /// True when nothing but a directory change comes before the exec (no
+    /// console, no user switch), so the exec can be prepared in full
+    /// beforehand and run in a vfork'd child ([`Launch::prepare_plain`]).
+    pub fn is_plain(&self) -> bool {
+        self.console.is_none() && self.user.is_none()
+    }
+
+    /// For a plain launch: the exec, and the `--chdir` directory as a C
+    /// string, both ready to use without allocating.
+    pub fn prepare_plain(&self) -> Result<(Prepared, Option<CString>), Failure> {
+        let chdir = self
+            .chdir
+            .as_ref()
+            .map(|dir| CString::new(dir.as_os_str().as_bytes()))
+            .transpose()
+            .map_err(|_| Failure::tool("--chdir contains a NUL byte"))?;
+        Ok((Prepared::new(&self.argv, &self.environment())?, chdir))
     }
 
     fn prepare(&self) -> Result<Vec<OsString>> {

@@ -184,6 +184,36 @@ pub fn in_initial_mount_ns() -> Result<bool> {
     }
 }
 
+/// Enters the `wanted` namespaces of `pid` with one setns(2) on a pidfd
+/// (Linux 5.8): no /proc/PID/ns file is looked up, stat'ed or opened, and
+/// the kernel switches them all at once or not at all. One this process
+/// already shares is entered again, which changes nothing. Ok(false) when
+/// the kernel cannot (EINVAL before 5.8): nothing was entered, and the
+/// caller goes through the files ([`open_foreign`], [`enter`]).
+pub fn enter_all(pid: i32, wanted: Namespaces) -> Result<bool> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if raw < 0 {
+        return match nix::errno::Errno::last() {
+            nix::errno::Errno::ESRCH => Err(Error::NoSuchProcess(pid)),
+            nix::errno::Errno::ENOSYS => Ok(false),
+            errno => Err(sys(format!("pidfd_open {pid}"))(errno)),
+        };
+    }
+    // SAFETY: pidfd_open just returned this fd, owned by nothing else.
+    let pidfd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw as i32) };
+    crate::trace(
+        "setns",
+        &format!("{} of pid {pid} (pidfd)", wanted.names().join(",")),
+    );
+    match nix::sched::setns(&pidfd, wanted.0) {
+        Ok(()) => Ok(true),
+        Err(nix::errno::Errno::EINVAL) => Ok(false),
+        Err(nix::errno::Errno::ESRCH) => Err(Error::NoSuchProcess(pid)),
+        Err(errno) => Err(sys(format!("setns {}", wanted.names().join(",")))(errno)),
+    }
+}
+
 /// The namespace files of `pid` this process is not in yet, opened before
 /// entering any of them (entering the mount namespace changes what
 /// /proc/PID means).

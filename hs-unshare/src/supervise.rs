@@ -80,6 +80,12 @@ impl Blocked {
             .map_err(sys("restore the signal mask"))
     }
 
+    /// The mask to give back to a child before it execs (what
+    /// [`Blocked::restore`] sets, for a child that must not call it).
+    pub fn previous(&self) -> SigSet {
+        self.previous
+    }
+
     /// Forwards signals to `child` and reaps every child of this process
     /// (for an init: every orphan of the namespace) until `child` ends;
     /// returns its exit code, 128+N when signal N killed it.
