@@ -22,8 +22,22 @@ pub fn stat(pid: i32) -> Option<ProcStat> {
     if pid <= 0 {
         return None;
     }
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&text)
+    use std::io::Read;
+    let mut file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    // The kernel writes the whole line in one read when the buffer holds
+    // it; read_to_string would stat first and start at 32 bytes, one
+    // read(2) per doubling, each regenerating the line.
+    let mut text = Vec::with_capacity(1024);
+    loop {
+        let start = text.len();
+        text.resize(start + 1024, 0);
+        let n = file.read(&mut text[start..]).ok()?;
+        text.truncate(start + n);
+        if n == 0 || text.ends_with(b"\n") {
+            break;
+        }
+    }
+    parse_stat(std::str::from_utf8(&text).ok()?)
 }
 
 /// Parses a /proc/PID/stat line; the command name may hold spaces and

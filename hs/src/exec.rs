@@ -3,7 +3,7 @@
 
 use std::ffi::OsString;
 
-use crate::chain::{self, Tools};
+use crate::chain;
 use crate::cli::ExecArgs;
 use crate::commands::{resolve, store};
 use crate::error::{HsError, Outcome};
@@ -30,7 +30,13 @@ pub fn exec(args: ExecArgs) -> Outcome {
             .into());
         }
     }
-    let tools = Tools::find()?;
+    // Only the tools this chain runs (Tools::find would also look for
+    // hs-pty and hs-overlay, a stat each).
+    let tool = |name: &str| -> Result<String, hs_common::sibling::NotFound> {
+        Ok(hs_common::sibling::sibling(name)?
+            .to_string_lossy()
+            .into_owned())
+    };
     let hostname = record
         .config
         .hostname
@@ -62,7 +68,7 @@ pub fn exec(args: ExecArgs) -> Outcome {
     let mut argv: Vec<String> = Vec::new();
     if args.tty && !args.detach {
         argv.extend([
-            tools.pty.clone(),
+            tool("hs-pty")?,
             "run".into(),
             "--tty".into(),
             "--console".into(),
@@ -70,11 +76,11 @@ pub fn exec(args: ExecArgs) -> Outcome {
         ]);
     }
     if !record.state.cgroups.is_empty() {
-        argv.extend([tools.cgroup.clone(), "exec".into()]);
+        argv.extend([tool("hs-cgroup")?, "exec".into()]);
         argv.extend(tools::path_flags(record.state.cgroups.values()));
         argv.push("--".into());
     }
-    argv.extend([tools.unshare.clone(), "--join".into(), init.pid.to_string()]);
+    argv.extend([tool("hs-unshare")?, "--join".into(), init.pid.to_string()]);
     if let Some(dir) = args.workdir.as_ref().or(record.config.workdir.as_ref()) {
         argv.extend(["--chdir".into(), dir.clone()]);
     }
