@@ -42,9 +42,13 @@ impl<'a> Preparer<'a> {
     /// Starts the helper threads on `scope`: one per CPU this process may
     /// run on beyond the calling thread, at most one per overlay beyond the
     /// first (the calling thread prepares too, whenever it would wait). One
-    /// overlay or one CPU: no thread at all.
+    /// overlay (image mode) or one CPU: no thread at all, and for one
+    /// overlay not even the affinity lookup.
     pub fn start<'scope>(&'scope self, scope: &'scope Scope<'scope, '_>) {
-        let helpers = usable_cpus().min(self.overlays.len()).saturating_sub(1);
+        if self.overlays.len() < 2 {
+            return;
+        }
+        let helpers = usable_cpus().min(self.overlays.len()) - 1;
         for _ in 0..helpers {
             // A thread that cannot be made (a pids limit) only costs
             // parallelism: the calling thread prepares what is left.
@@ -135,13 +139,14 @@ fn take(state: &mut State, count: usize) -> Option<usize> {
     }
 }
 
-/// The CPUs this process may run on (its affinity mask): one syscall,
-/// where std's available_parallelism also reads cgroup files.
+/// The CPUs this process may run on (its affinity mask), at least 1: one
+/// syscall, where std's available_parallelism also reads cgroup files.
 fn usable_cpus() -> usize {
     match nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)) {
         Ok(set) => (0..nix::sched::CpuSet::count())
             .filter(|&cpu| set.is_set(cpu).unwrap_or(false))
-            .count(),
+            .count()
+            .max(1),
         Err(_) => 1,
     }
 }
