@@ -1,21 +1,35 @@
-//! The output log: JSON Lines, one record per chunk of output as it
-//! arrived, `{"t":"RFC3339 nanos","stream":"stdout"|"stderr","b64":"…"}`.
-//! `"line":"…"` (plain text) is accepted in place of `"b64"` when reading.
+//! The output log: one record per line of output, in the CRI (Kubernetes)
+//! log format conmon writes as `k8s-file`:
+//!
+//! ```text
+//! 2026-01-02T03:04:05.123456789Z stdout F hello
+//! 2026-01-02T03:04:05.123456789Z stderr P no newline yet
+//! ```
+//!
+//! `TIME STREAM TAG CONTENT` and a newline: TIME is RFC 3339 in nanoseconds
+//! (UTC), STREAM `stdout` or `stderr`, TAG `F` when the program's line
+//! ended there (its newline is the record's own) or `P` when the line goes
+//! on in a later record. CONTENT is the program's bytes as they are: it
+//! cannot hold a newline, so every record is one line, and a reader that
+//! takes only lines ending in a newline never sees a torn record.
+//!
+//! Raw content instead of the earlier JSON + base64 records: encoding every
+//! chunk was the monitor's main cost on bulk output. Logs written in that
+//! format (`{"t":…,"stream":…,"b64":…}` or `"line":…`) are still read.
 //! This module owns the format: the monitor writes it, `hs-pty logs` (and
 //! through it `hs logs`) reads it.
 
-use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stream {
     Stdout,
@@ -30,20 +44,43 @@ impl Stream {
         }
     }
 
+    fn parse(name: &[u8]) -> Option<Self> {
+        match name {
+            b"stdout" => Some(Stream::Stdout),
+            b"stderr" => Some(Stream::Stderr),
+            _ => None,
+        }
+    }
+
     fn index(self) -> usize {
         self as usize
     }
 }
 
 /// One log record as read back.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     pub t: DateTime<Utc>,
     pub stream: Stream,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub b64: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub line: Option<String>,
+    payload: Payload,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Payload {
+    Raw(Vec<u8>),
+    /// A record of the earlier JSON format, decoded when asked for.
+    Base64(String),
+}
+
+/// A record of the earlier JSON Lines format.
+#[derive(Deserialize)]
+struct JsonRecord {
+    t: DateTime<Utc>,
+    stream: Stream,
+    #[serde(default)]
+    b64: Option<String>,
+    #[serde(default)]
+    line: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,20 +100,61 @@ pub enum LogError {
 }
 
 impl Record {
-    /// The output bytes this record carries.
+    /// The output bytes this record carries (with the newline of an `F`
+    /// record).
     pub fn bytes(&self) -> Result<Vec<u8>, String> {
-        match (&self.b64, &self.line) {
-            (Some(b64), _) => base64::engine::general_purpose::STANDARD
+        match &self.payload {
+            Payload::Raw(bytes) => Ok(bytes.clone()),
+            Payload::Base64(b64) => base64::engine::general_purpose::STANDARD
                 .decode(b64)
                 .map_err(|e| format!("bad base64: {e}")),
-            (None, Some(line)) => Ok(line.clone().into_bytes()),
-            (None, None) => Err("neither \"b64\" nor \"line\"".into()),
         }
     }
 
-    /// Parses one line of the log.
+    /// Parses one line of the log (its newline may be included).
     pub fn parse(line: &[u8]) -> Result<Self, String> {
-        serde_json::from_slice(line).map_err(|e| e.to_string())
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        if line.starts_with(b"{") {
+            return Self::parse_json(line);
+        }
+        let mut fields = line.splitn(4, |&b| b == b' ');
+        let (Some(time), Some(stream), Some(tag), Some(content)) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            return Err("not TIME STREAM TAG CONTENT".into());
+        };
+        let t = std::str::from_utf8(time)
+            .ok()
+            .and_then(|time| DateTime::parse_from_rfc3339(time).ok())
+            .ok_or_else(|| format!("bad time {:?}", String::from_utf8_lossy(time)))?
+            .with_timezone(&Utc);
+        let stream = Stream::parse(stream)
+            .ok_or_else(|| format!("bad stream {:?}", String::from_utf8_lossy(stream)))?;
+        let mut bytes = content.to_vec();
+        match tag {
+            b"F" => bytes.push(b'\n'),
+            b"P" => {}
+            _ => return Err(format!("bad tag {:?}", String::from_utf8_lossy(tag))),
+        }
+        Ok(Self {
+            t,
+            stream,
+            payload: Payload::Raw(bytes),
+        })
+    }
+
+    fn parse_json(line: &[u8]) -> Result<Self, String> {
+        let record: JsonRecord = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+        let payload = match (record.b64, record.line) {
+            (Some(b64), _) => Payload::Base64(b64),
+            (None, Some(line)) => Payload::Raw(line.into_bytes()),
+            (None, None) => return Err("neither \"b64\" nor \"line\"".into()),
+        };
+        Ok(Self {
+            t: record.t,
+            stream: record.stream,
+            payload,
+        })
     }
 }
 
@@ -85,42 +163,73 @@ pub fn timestamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Nanos, true)
 }
 
-/// Appends records to the log. One `write(2)` per record, built in a
-/// reused buffer: the monitor calls this for every chunk of output.
+/// Appends `data` to `out` as records, one per line of it, all stamped
+/// `stamp`.
+pub fn encode(out: &mut Vec<u8>, stamp: &str, stream: Stream, data: &[u8]) {
+    let mut rest = data;
+    while !rest.is_empty() {
+        let (content, tag, next) = match memchr::memchr(b'\n', rest) {
+            Some(i) => (&rest[..i], b'F', &rest[i + 1..]),
+            None => (rest, b'P', &rest[rest.len()..]),
+        };
+        out.extend_from_slice(stamp.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(stream.name().as_bytes());
+        out.extend_from_slice(&[b' ', tag, b' ']);
+        out.extend_from_slice(content);
+        out.push(b'\n');
+        rest = next;
+    }
+}
+
+/// Appends records to the log. One `write(2)` per chunk of output, built
+/// in a reused buffer: the monitor calls this for every chunk.
 pub struct LogWriter {
     file: File,
-    line: String,
+    buf: Vec<u8>,
 }
 
 impl LogWriter {
     pub fn open(path: &Path) -> Result<Self, LogError> {
+        let open_error = |source| LogError::Open {
+            path: path.to_owned(),
+            source,
+        };
         let file = OpenOptions::new()
+            .read(true)
             .append(true)
             .create(true)
             .mode(0o640)
             .open(path)
-            .map_err(|source| LogError::Open {
-                path: path.to_owned(),
-                source,
-            })?;
+            .map_err(open_error)?;
+        end_torn_record(&file).map_err(open_error)?;
         Ok(Self {
             file,
-            line: String::new(),
+            buf: Vec::new(),
         })
     }
 
     pub fn write(&mut self, stream: Stream, data: &[u8]) -> std::io::Result<()> {
-        self.line.clear();
-        let _ = write!(
-            self.line,
-            "{{\"t\":\"{}\",\"stream\":\"{}\",\"b64\":\"",
-            timestamp(Utc::now()),
-            stream.name()
-        );
-        base64::engine::general_purpose::STANDARD.encode_string(data, &mut self.line);
-        self.line.push_str("\"}\n");
-        self.file.write_all(self.line.as_bytes())
+        self.buf.clear();
+        encode(&mut self.buf, &timestamp(Utc::now()), stream, data);
+        self.file.write_all(&self.buf)
     }
+}
+
+/// A monitor killed while writing leaves a record without its newline:
+/// ending it keeps that one torn record from swallowing the first record
+/// of this run (readers skip it as a line that is not a record).
+fn end_torn_record(mut file: &File) -> std::io::Result<()> {
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(());
+    }
+    let mut last = [0u8];
+    file.read_exact_at(&mut last, len - 1)?;
+    if last[0] != b'\n' {
+        file.write_all(b"\n")?;
+    }
+    Ok(())
 }
 
 impl AsFd for LogWriter {
@@ -128,7 +237,6 @@ impl AsFd for LogWriter {
         self.file.as_fd()
     }
 }
-
 /// One line of output (the last one of a stream may lack its newline),
 /// stamped with the time of the record it started in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,6 +289,14 @@ impl LineAssembler {
 mod tests {
     use super::*;
 
+    fn read_back(path: &Path) -> Vec<Record> {
+        std::fs::read(path)
+            .unwrap()
+            .split_inclusive(|&b| b == b'\n')
+            .map(|l| Record::parse(l).unwrap())
+            .collect()
+    }
+
     #[test]
     fn written_records_read_back_as_the_same_bytes() {
         let dir = tempfile::tempdir().unwrap();
@@ -188,15 +304,37 @@ mod tests {
         let mut writer = LogWriter::open(&path).unwrap();
         writer.write(Stream::Stdout, b"hello\n\x00\xff").unwrap();
         writer.write(Stream::Stderr, b"oops").unwrap();
+        let records = read_back(&path);
+        let bytes: Vec<Vec<u8>> = records.iter().map(|r| r.bytes().unwrap()).collect();
+        assert_eq!(
+            bytes,
+            vec![b"hello\n".to_vec(), b"\x00\xff".to_vec(), b"oops".to_vec()]
+        );
+        assert_eq!(records[2].stream, Stream::Stderr);
+    }
+
+    #[test]
+    fn records_are_cri_lines_with_full_and_partial_tags() {
+        let mut out = Vec::new();
+        encode(&mut out, "T", Stream::Stdout, b"a\n\nb");
+        assert_eq!(out, b"T stdout F a\nT stdout F \nT stdout P b\n");
+    }
+
+    #[test]
+    fn a_torn_last_record_is_ended_when_the_log_is_reopened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        std::fs::write(&path, "2026-01-02T03:04:05Z stdout F to").unwrap();
+        LogWriter::open(&path)
+            .unwrap()
+            .write(Stream::Stdout, b"next\n")
+            .unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        let records: Vec<Record> = text
-            .lines()
-            .map(|l| Record::parse(l.as_bytes()).unwrap())
-            .collect();
-        assert_eq!(records.len(), 2);
-        assert_eq!(records[0].bytes().unwrap(), b"hello\n\x00\xff");
-        assert_eq!(records[1].stream, Stream::Stderr);
-        assert!(text.contains("\"stream\":\"stdout\""));
+        let second = text.lines().nth(1).unwrap();
+        assert_eq!(
+            Record::parse(second.as_bytes()).unwrap().bytes().unwrap(),
+            b"next\n"
+        );
     }
 
     #[test]
@@ -208,11 +346,33 @@ mod tests {
     }
 
     #[test]
-    fn plain_line_records_are_accepted() {
-        let record =
+    fn json_records_of_the_earlier_format_are_read() {
+        let b64 = Record::parse(br#"{"t":"2026-01-02T03:04:05Z","stream":"stderr","b64":"aGkK"}"#)
+            .unwrap();
+        assert_eq!(
+            (b64.stream, b64.bytes().unwrap()),
+            (Stream::Stderr, b"hi\n".to_vec())
+        );
+        let line =
             Record::parse(br#"{"t":"2026-01-02T03:04:05Z","stream":"stdout","line":"hi\n"}"#)
                 .unwrap();
-        assert_eq!(record.bytes().unwrap(), b"hi\n");
+        assert_eq!(line.bytes().unwrap(), b"hi\n");
+    }
+
+    #[test]
+    fn lines_that_are_not_records_are_rejected() {
+        for bad in [
+            &b"garbage"[..],
+            b"2026-01-02T03:04:05Z stdin F x",
+            b"2026-01-02T03:04:05Z stdout X x",
+            b"yesterday stdout F x",
+        ] {
+            assert!(
+                Record::parse(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     #[test]

@@ -362,6 +362,20 @@ mod tests {
     }
 
     #[test]
+    fn a_record_still_being_written_is_not_printed() {
+        let (_dir, path) = logged(&[(Stream::Stdout, b"whole\n")]);
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        file.write_all(b"2026-01-02T03:04:05Z stdout F tor")
+            .unwrap();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        logs(&options(path), &mut out, &mut err).unwrap();
+        assert_eq!(out, b"whole\n");
+    }
+
+    #[test]
     fn follow_stops_once_the_exit_file_exists() {
         let (dir, path) = logged(&[(Stream::Stdout, b"done\n")]);
         let exit = dir.path().join("exit.json");

@@ -62,7 +62,7 @@ struct ServeArgs {
     /// Without --tty: give PROG a stdin pipe fed by clients (else /dev/null).
     #[arg(long)]
     stdin: bool,
-    /// Append output to this JSON Lines log.
+    /// Append output to this log (CRI records: TIME STREAM F|P CONTENT).
     #[arg(long, value_name = "PATH")]
     log: Option<PathBuf>,
     /// Write {"exit_code":N,"signal":S|null,"finished":T} here when PROG exits.

@@ -402,12 +402,22 @@ fn output_of_a_detached_run_is_in_the_log_per_stream() {
     let (out, err) = served.logs(&[]);
     assert_eq!(out, "to-stdout\n");
     assert_eq!(err, "to-stderr\n");
+    // CRI records: TIME STREAM F|P CONTENT.
     let log = std::fs::read_to_string(served.log()).unwrap();
-    for line in log.lines() {
-        let record: serde_json::Value = serde_json::from_str(line).unwrap();
-        assert!(record["t"].as_str().unwrap().ends_with('Z'));
-        assert!(record["b64"].is_string());
+    let mut records: Vec<Vec<&str>> = log.lines().map(|l| l.splitn(4, ' ').collect()).collect();
+    records.sort_by_key(|r| r[1]);
+    for record in &records {
+        assert!(record[0].ends_with('Z'), "{log}");
     }
+    let rest: Vec<&[&str]> = records.iter().map(|r| &r[1..]).collect();
+    assert_eq!(
+        rest,
+        [
+            &["stderr", "F", "to-stderr"][..],
+            &["stdout", "F", "to-stdout"][..]
+        ],
+        "{log}"
+    );
 }
 
 #[test]
