@@ -55,6 +55,8 @@ const MAX_CLIENTS: usize = 128;
 const BATCH_WINDOW: Duration = Duration::from_millis(4);
 /// A read this short means the program is not streaming.
 const SMALL_READ: usize = 1024;
+/// A batch this full goes out: one more PTY read could overflow a message.
+const FULL_BATCH: usize = MAX_DATA - 8192;
 
 /// What happens once the handshake ends: Ok when the user's program runs,
 /// else the failure (its message is a whole `TOOL: error: …` line).
@@ -550,25 +552,32 @@ impl Monitor {
         if self.batch.stream != stream {
             self.flush_batch();
         }
-        // One read per wakeup: a short read means the fd is drained, so a
-        // second one would only say EAGAIN. Gathering happens across
-        // wakeups, in the batch (flushed before a message would overflow).
-        let room = MAX_DATA - self.batch.buf.len();
+        // Read until the fd is drained or the batch is full, not once per
+        // wakeup: a PTY hands out at most 4095 bytes a read, and a poll(2)
+        // between reads of output already waiting would double the
+        // syscalls of bulk output. Gathering goes on across wakeups, in the
+        // batch (flushed before a message would overflow).
         let before = self.batch.buf.len();
-        let (filled, ended) = match fdio::read_append(raw, &mut self.batch.buf, room) {
-            Ok(0) => (0, true),
-            Ok(n) => (n, false),
-            Err(Errno::EAGAIN) => (0, false),
-            // EIO: every slave fd is closed.
-            Err(_) => (0, true),
-        };
+        let mut ended = false;
+        while self.batch.buf.len() <= FULL_BATCH {
+            let room = MAX_DATA - self.batch.buf.len();
+            match fdio::read_append(raw, &mut self.batch.buf, room) {
+                Ok(0) => ended = true,
+                Ok(_) => continue,
+                Err(Errno::EAGAIN) => {}
+                // EIO: every slave fd is closed.
+                Err(_) => ended = true,
+            }
+            break;
+        }
+        let filled = self.batch.buf.len() - before;
         if filled > 0 {
             if before == 0 {
                 self.batch.stream = stream;
             }
             self.batch.since.get_or_insert_with(Instant::now);
         }
-        if ended || (1..SMALL_READ).contains(&filled) || self.batch.buf.len() > MAX_DATA - 8192 {
+        if ended || (1..SMALL_READ).contains(&filled) || self.batch.buf.len() > FULL_BATCH {
             self.flush_batch();
         }
         if ended {
