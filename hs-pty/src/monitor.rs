@@ -458,7 +458,9 @@ impl Monitor {
                 Ok(status @ (WaitStatus::Exited(pid, _) | WaitStatus::Signaled(pid, _, _)))
                     if pid == self.pid =>
                 {
-                    hs_common::trace::log("exit", &format!("{status:?}"));
+                    if hs_common::trace::enabled() {
+                        hs_common::trace::log("exit", &format!("{status:?}"));
+                    }
                     self.status = Some(status);
                     self.exited_at = Some(Instant::now());
                 }
@@ -522,7 +524,9 @@ impl Monitor {
                 let _ = kill(self.pid, Signal::SIGKILL);
             }
         }
-        hs_common::trace::log("handshake", &format!("{outcome:?}"));
+        if hs_common::trace::enabled() {
+            hs_common::trace::log("handshake", &format!("{outcome:?}"));
+        }
         if let Some(on_started) = handshake.on_started.take() {
             on_started(&outcome);
         }

@@ -143,8 +143,12 @@ pub fn serve(mut opts: ServeOptions) -> Result<i32, Failure> {
     check_late_inputs(&opts)?;
 
     let steps = plan(&opts);
-    for step in &steps {
-        trace::log("plan", &step.to_string());
+    // Formatted only when tracing: the monitor is a fork of this process,
+    // and every code page it touches stays in its resident set.
+    if trace::enabled() {
+        for step in &steps {
+            trace::log("plan", &step.to_string());
+        }
     }
     let mut signals_list = vec![Signal::SIGCHLD];
     signals_list.extend_from_slice(FORWARDED);
@@ -161,7 +165,9 @@ pub fn serve(mut opts: ServeOptions) -> Result<i32, Failure> {
     };
     let mut code = 0;
     for step in steps {
-        trace::log("step", &step.to_string());
+        if trace::enabled() {
+            trace::log("step", &step.to_string());
+        }
         let result = run_step(&step, &opts, &mut ctx, &mut code);
         if let Err(failure) = result {
             if let Some(listener) = &ctx.listener {
