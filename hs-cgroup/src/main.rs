@@ -1,6 +1,10 @@
 //! hs-cgroup: create a cgroup, set limits, move into it and chain; stats,
 //! procs, kill, freeze, thaw, rm. See README.md for the chain contract.
 
+// The test harness brings its own main, and then nothing calls ours.
+#![cfg_attr(not(test), no_main)]
+#![cfg_attr(test, allow(dead_code))]
+
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -172,8 +176,15 @@ impl AddressArgs {
     }
 }
 
-fn main() {
-    hs_common::run_main("hs-cgroup", || {
+/// A C `main` rather than std's: std's runtime start-up is skipped (see
+/// `hs_common::run_bare_main`), as every step of the chain pays it.
+#[cfg(not(test))]
+#[no_mangle]
+extern "C" fn main(
+    _argc: std::ffi::c_int,
+    _argv: *const *const std::ffi::c_char,
+) -> std::ffi::c_int {
+    hs_common::run_bare_main("hs-cgroup", || {
         let cli: Cli = hs_common::cli::parse("hs-cgroup")?;
         run(cli.command)
     })

@@ -13,7 +13,8 @@ pub mod sync;
 pub mod trace;
 
 pub use exit::{
-    exit_code_from_status, run_main, Failure, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EXIT_TOOL,
+    exit_code_from_status, run_bare_main, run_main, Failure, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND,
+    EXIT_TOOL,
 };
 
 /// Every program that belongs to the hs chain. A chain tool that execs one of

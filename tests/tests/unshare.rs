@@ -281,6 +281,26 @@ fn init_pid_goes_to_the_sync_fd_and_the_info_fd() {
 // ---- other namespaces ---------------------------------------------------
 
 #[test]
+fn a_closed_stdin_reaches_the_command_as_dev_null() {
+    if !require_root() {
+        return;
+    }
+    // The tool starts without std's runtime (a C main): it must still fill
+    // a closed standard fd, or a file it opens would become PROG's stdin.
+    let mut cmd = unshare();
+    cmd.args(["--ns", "uts", "--", "readlink", "/proc/self/fd/0"]);
+    // SAFETY: close(2) only, between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::close(0);
+            Ok(())
+        });
+    }
+    let (code, out, err) = run(&mut cmd);
+    assert_eq!((code, out.as_str()), (0, "/dev/null\n"), "{err}");
+}
+
+#[test]
 fn hostname_is_set_inside_and_the_hosts_is_unchanged() {
     if !require_root() {
         return;
