@@ -108,13 +108,15 @@ impl Group {
 
     fn plan_join_as(&self, pid: i32, moves_itself: bool, plan: &mut Vec<Op>) {
         for member in &self.members {
-            let dir = member.dir().to_path_buf();
-            let from = member.target().hierarchy.own.clone();
-            if moves_itself && member.target().hierarchy.version == Version::V1 {
-                plan.push(Op::JoinSelf { dir, from });
-            } else {
-                plan.push(Op::Join { dir, pid, from });
-            }
+            let target = member.target();
+            let from = Some(target.hierarchy.own.clone());
+            plan.push(join_op(
+                &target.dir,
+                target.hierarchy.version,
+                pid,
+                moves_itself,
+                from,
+            ));
         }
     }
 
@@ -274,6 +276,48 @@ impl Group {
             member.remove(deadline)?;
         }
         Ok(())
+    }
+}
+
+/// The joins of `exec --path DIR…` without limits, `hs exec`'s step: each
+/// directory's version comes from a statfs on it, so neither
+/// /proc/self/mountinfo nor /proc/self/cgroup is read. Nothing is undone
+/// when a join fails: the caller exits, out of every cgroup.
+pub fn plan_join_paths(paths: &[std::path::PathBuf], pid: i32) -> Result<Vec<Op>, Error> {
+    use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
+    let moves_itself = pid == std::process::id() as i32 && single_threaded();
+    paths
+        .iter()
+        .map(|dir| {
+            if !crate::layout::is_plain_absolute(dir) {
+                return Err(Error::NotACgroup(dir.clone()));
+            }
+            let version = match statfs(dir).map(|s| s.filesystem_type()) {
+                Ok(kind) if kind == CGROUP_SUPER_MAGIC => Version::V1,
+                Ok(kind) if kind == CGROUP2_SUPER_MAGIC => Version::V2,
+                Ok(_) => return Err(Error::NotACgroup(dir.clone())),
+                Err(nix::errno::Errno::ENOENT) => return Err(Error::NoSuchCgroup(dir.clone())),
+                Err(errno) => return Err(Error::io("looking at", dir, errno.into())),
+            };
+            Ok(join_op(dir, version, pid, moves_itself, None))
+        })
+        .collect()
+}
+
+/// The move of `pid` into `dir`: the thread move where it is the whole
+/// process (v1 only, see [`Op::JoinSelf`]), else cgroup.procs.
+fn join_op(
+    dir: &std::path::Path,
+    version: Version,
+    pid: i32,
+    moves_itself: bool,
+    from: Option<std::path::PathBuf>,
+) -> Op {
+    let dir = dir.to_path_buf();
+    if moves_itself && version == Version::V1 {
+        Op::JoinSelf { dir, from }
+    } else {
+        Op::Join { dir, pid, from }
     }
 }
 

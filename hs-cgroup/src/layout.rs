@@ -278,17 +278,12 @@ pub fn resolve_paths(hierarchies: &[Hierarchy], paths: &[PathBuf]) -> Result<Vec
     paths
         .iter()
         .map(|path| {
-            let normal = path.components().all(|c| {
-                matches!(
-                    c,
-                    std::path::Component::RootDir | std::path::Component::Normal(_)
-                )
-            });
+            let normal = is_plain_absolute(path);
             let hierarchy = hierarchies
                 .iter()
                 .filter(|h| path.starts_with(&h.mount_point) && path != &h.mount_point)
                 .max_by_key(|h| h.mount_point.as_os_str().len())
-                .filter(|_| normal && path.is_absolute())
+                .filter(|_| normal)
                 .ok_or_else(|| Error::NotACgroup(path.clone()))?;
             Ok(Target {
                 hierarchy: hierarchy.clone(),
@@ -297,6 +292,18 @@ pub fn resolve_paths(hierarchies: &[Hierarchy], paths: &[PathBuf]) -> Result<Vec
             })
         })
         .collect()
+}
+
+/// An absolute path without `.` or `..`: a recorded directory cannot
+/// climb out of its hierarchy.
+pub fn is_plain_absolute(path: &Path) -> bool {
+    path.is_absolute()
+        && path.components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::RootDir | std::path::Component::Normal(_)
+            )
+        })
 }
 
 /// The directories from `base` (exclusive) down to `dir` (inclusive).

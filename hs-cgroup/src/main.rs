@@ -212,6 +212,17 @@ fn run(command: Command) -> Result<i32, Failure> {
             if let Some(fd) = info_fd {
                 hs_common::info::check_fd(fd)?;
             }
+            if !address.paths.is_empty() && limits.is_empty() && info_fd.is_none() {
+                // A plain join (hs exec): no layout to read.
+                let ops =
+                    hs_cgroup::group::plan_join_paths(&address.paths, std::process::id() as i32)
+                        .map_err(fail)?;
+                if dry_run {
+                    return print_plan(&ops);
+                }
+                plan::execute(&ops, &hs_cgroup::fs::HostFs).map_err(fail)?;
+                return Err(hs_common::exec::exec(&command));
+            }
             let group = address.open().map_err(fail)?;
             let mut ops = if address.paths.is_empty() {
                 group.plan_create(&limits)

@@ -33,21 +33,22 @@ pub enum Op {
         value: String,
         optional: bool,
     },
-    /// Move `pid` into `dir`; undone by moving it back to `from`.
+    /// Move `pid` into `dir`; undone by moving it back to `from` (none:
+    /// the caller exits on failure, so there is nothing to undo).
     Join {
         dir: PathBuf,
         pid: i32,
-        from: PathBuf,
+        from: Option<PathBuf>,
     },
     /// v1: the calling process, single-threaded, moves itself by writing
     /// `0` to `tasks`. Moving one thread skips the kernel's global
     /// threadgroup lock, whose first writer waits for a whole RCU grace
     /// period (4-16 ms measured here, most of an `hs run`); for a
     /// single-threaded process the result is the same as `cgroup.procs`.
-    /// Undone the same way into `from`.
+    /// Undone the same way into `from`, when there is one.
     JoinSelf {
         dir: PathBuf,
-        from: PathBuf,
+        from: Option<PathBuf>,
     },
 }
 
@@ -186,10 +187,16 @@ fn undo(done: &[&Op], fs: &dyn Fs) {
                 hs_common::trace::log("undo", &format!("rmdir {}", dir.display()));
                 let _ = fs.rmdir(dir);
             }
-            Op::Join { pid, from, .. } => {
+            Op::Join {
+                pid,
+                from: Some(from),
+                ..
+            } => {
                 let _ = fs.write(&from.join("cgroup.procs"), &pid.to_string());
             }
-            Op::JoinSelf { from, .. } => {
+            Op::JoinSelf {
+                from: Some(from), ..
+            } => {
                 let _ = fs.write(&from.join("tasks"), "0");
             }
             _ => {}
@@ -267,12 +274,12 @@ mod tests {
             Op::Join {
                 dir: a.clone(),
                 pid: 9,
-                from: fake.root().to_path_buf(),
+                from: Some(fake.root().to_path_buf()),
             },
             Op::Join {
                 dir: b,
                 pid: 9,
-                from: fake.root().to_path_buf(),
+                from: Some(fake.root().to_path_buf()),
             },
         ];
         assert!(execute(&plan, &fake).is_err());

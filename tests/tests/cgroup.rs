@@ -197,6 +197,28 @@ fn exec_with_path_joins_the_recorded_cgroup() {
 }
 
 #[test]
+fn exec_with_a_path_outside_any_cgroup_or_missing_fails_and_runs_nothing() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let cg = Cg::new();
+    let missing = format!(
+        "/sys/fs/cgroup/memory/{}-missing",
+        cg.env.cgroup_parent.trim_start_matches('/')
+    );
+    for (path, needle) in [
+        ("/tmp", "/tmp: not a cgroup directory"),
+        ("/sys/fs/cgroup/memory/../x", "not a cgroup directory"),
+        (missing.as_str(), "no such cgroup"),
+    ] {
+        let mut cmd = cg.env.cmd("hs-cgroup");
+        let result = run(cmd.args(["exec", "--path", path, "--", "echo", "ran"]));
+        assert_tool_error(&result, "hs-cgroup", needle);
+        assert_eq!(result.1, "", "PROG ran");
+    }
+}
+
+#[test]
 fn memory_limit_oom_kills_prog_with_137_and_counts_it() {
     if !hs_tests::require_root() {
         return;
