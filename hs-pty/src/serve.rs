@@ -120,6 +120,9 @@ struct Context {
     listener: Option<Listener>,
     log: Option<LogWriter>,
     report: Option<OwnedFd>,
+    /// `HS_CONSOLE_SIZE`, read before detaching: bad input fails while the
+    /// caller still listens, and the monitor never runs the env code.
+    size: Option<WindowSize>,
     monitor: Option<Monitor>,
     status: Option<WaitStatus>,
 }
@@ -160,6 +163,7 @@ pub fn serve(mut opts: ServeOptions) -> Result<i32, Failure> {
         listener: None,
         log: None,
         report: None,
+        size: WindowSize::from_env()?,
         monitor: None,
         status: None,
     };
@@ -241,8 +245,7 @@ fn run_step(
                 .signals
                 .take()
                 .ok_or_else(|| Failure::tool("internal: signals already handed over"))?;
-            let size = WindowSize::from_env()?;
-            let spawned = child::spawn(program, *terminal, size, &signals)?;
+            let spawned = child::spawn(program, *terminal, ctx.size, &signals)?;
             let report = ctx.report.take();
             let mut keep: Vec<RawFd> = report.iter().map(|fd| fd.as_raw_fd()).collect();
             keep.extend(opts.info_fd);
@@ -383,14 +386,16 @@ fn daemonize() -> Result<OwnedFd, Failure> {
                     unsafe { libc::_exit(failure.code) }
                 }
             }
-            if let Ok(null) = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open("/dev/null")
-            {
+            // open(2) itself rather than std::fs: the code the monitor
+            // runs stays resident in it, and std's path handling is more.
+            // SAFETY: opening /dev/null; the fd is ours.
+            let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+            if null >= 0 {
                 for fd in 0..3 {
-                    let _ = fdio::dup2(null.as_raw_fd(), fd);
+                    let _ = fdio::dup2(null, fd);
                 }
+                // SAFETY: closing the fd opened above.
+                unsafe { libc::close(null) };
             }
             Ok(write)
         }

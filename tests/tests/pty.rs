@@ -562,6 +562,23 @@ fn bad_arguments_fail_with_125_and_create_nothing() {
 }
 
 #[test]
+fn a_bad_console_size_fails_with_125_before_the_socket_or_log_exists() {
+    let dir = tempdir_in_target("pty");
+    let result = hs_tests::run(
+        Command::new(bin("hs-pty"))
+            .env("HS_CONSOLE_SIZE", "tall")
+            .arg("serve")
+            .arg("--socket")
+            .arg(dir.path().join("s"))
+            .arg("--log")
+            .arg(dir.path().join("log"))
+            .args(["--detach", "--tty", "--", "true"]),
+    );
+    hs_tests::assert_tool_error(&result, "hs-pty", "HS_CONSOLE_SIZE");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
 fn on_exit_runs_after_the_exit_file_without_the_chain_variables() {
     let dir = tempdir_in_target("pty-on-exit");
     let exit_path = dir.path().join("exit.json");
