@@ -150,3 +150,58 @@ fn usable_cpus() -> usize {
         Err(_) => 1,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// Overlays whose lowers do not exist: as root each fails naming its
+    /// own lower; without root fsopen is refused and each falls back to
+    /// mount(2) (Classic), which attach would try.
+    fn specs(count: usize) -> Vec<(OverlaySpec, PathBuf)> {
+        (0..count)
+            .map(|i| {
+                let spec = OverlaySpec {
+                    lowers: vec![PathBuf::from(format!("/nonexistent/hs-prepare/{i}"))],
+                    upper: None,
+                    work: None,
+                    options: Vec::new(),
+                };
+                (spec, PathBuf::from(format!("/nonexistent/target/{i}")))
+            })
+            .collect()
+    }
+
+    fn assert_own_result(result: Result<Prepared>, i: usize) {
+        match result {
+            Ok(prepared) => assert!(matches!(prepared, Prepared::Classic)),
+            Err(err) => assert!(
+                err.to_string()
+                    .contains(&format!("/nonexistent/hs-prepare/{i}")),
+                "overlay {i} got {err}"
+            ),
+        }
+    }
+
+    #[test]
+    fn each_overlay_gets_its_own_result_in_any_order_with_helpers() {
+        let specs = specs(5);
+        let preparer = Preparer::new(specs.iter().map(|(s, t)| (s, t.as_path())).collect());
+        std::thread::scope(|scope| {
+            preparer.start(scope);
+            for i in [3, 0, 4, 1, 2] {
+                assert_own_result(preparer.get(i), i);
+            }
+        });
+    }
+
+    #[test]
+    fn without_helpers_the_caller_prepares_everything_itself() {
+        let specs = specs(3);
+        let preparer = Preparer::new(specs.iter().map(|(s, t)| (s, t.as_path())).collect());
+        for i in 0..3 {
+            assert_own_result(preparer.get(i), i);
+        }
+    }
+}
