@@ -89,7 +89,8 @@ impl Cgroup for V1 {
             chain_below(&self.target.base, &self.target.dir)
         };
         for dir in chain {
-            if self.fs.exists(&dir) {
+            // The cgroup itself was just found missing.
+            if dir != self.target.dir && self.fs.exists(&dir) {
                 continue;
             }
             plan.push(Op::Mkdir(dir.clone()));

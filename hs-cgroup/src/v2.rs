@@ -100,7 +100,8 @@ impl Cgroup for V2 {
         if !LIMIT_CONTROLLERS.iter().any(|c| self.assigned(c)) {
             if !self.fs.exists(&self.target.dir) {
                 for dir in chain_below(base, &self.target.dir) {
-                    if !self.fs.exists(&dir) {
+                    // The cgroup itself was just found missing.
+                    if dir == self.target.dir || !self.fs.exists(&dir) {
                         plan.push(Op::Mkdir(dir));
                     }
                 }
