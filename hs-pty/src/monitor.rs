@@ -304,7 +304,8 @@ impl Monitor {
             fds.clear();
             tokens.clear();
             self.register(&mut fds, &mut tokens);
-            let now = Instant::now();
+            // The clock is read only when there is a deadline: an idle
+            // monitor runs as little code as it can (README, "The monitor's memory").
             let timeout = [
                 self.exited_at.map(|at| at + DRAIN_GRACE),
                 self.batch.since.map(|at| at + BATCH_WINDOW),
@@ -314,7 +315,9 @@ impl Monitor {
             .flatten()
             .min()
             .map_or(-1, |at| {
-                at.saturating_duration_since(now).as_micros().div_ceil(1000) as i32
+                at.saturating_duration_since(Instant::now())
+                    .as_micros()
+                    .div_ceil(1000) as i32
             });
             match fdio::poll(&mut fds, timeout) {
                 Ok(_) | Err(Errno::EINTR) => {}
@@ -336,9 +339,13 @@ impl Monitor {
             {
                 self.flush_batch();
             }
-            let now = Instant::now();
+            let stuck = self.clients.iter().filter_map(Client::stuck_at).min();
+            let now = stuck.map(|_| Instant::now());
             for client in &mut self.clients {
-                if client.stuck_at().is_some_and(|at| at <= now) {
+                if client
+                    .stuck_at()
+                    .is_some_and(|at| now.is_some_and(|now| at <= now))
+                {
                     hs_common::trace::log("drop-client", "it took no output for a while");
                     client.dead = true;
                 }
@@ -510,8 +517,11 @@ impl Monitor {
         let Some(mut handshake) = self.handshake.take() else {
             return;
         };
-        let text = String::from_utf8_lossy(&handshake.text);
-        let mut outcome = hs_common::sync::parse_outcome(&text);
+        // Strict UTF-8 (the messages are JSON): lossy decoding is more code
+        // for the monitor to keep resident, for no gain.
+        let mut outcome = std::str::from_utf8(&handshake.text)
+            .map_err(|_| Failure::tool("the start-up handshake is not UTF-8"))
+            .and_then(hs_common::sync::parse_outcome);
         if outcome.is_ok() && handshake.wants_console && self.master.is_none() {
             let failure = Failure::tool(
                 "the chain sent no terminal over HS_CONSOLE_FD (its last step needs --console)",

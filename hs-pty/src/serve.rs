@@ -265,7 +265,9 @@ fn run_step(
             hs_common::exec::close_inherited_fds(&keep)
                 .map_err(|e| Failure::tool(format!("closing inherited fds: {e}")))?;
             // Do not pin the caller's working directory (or its mount).
-            let _ = std::env::set_current_dir("/");
+            // SAFETY: chdir with a NUL-terminated path (not std's, whose
+            // path handling would stay resident in the monitor).
+            let _ = unsafe { libc::chdir(c"/".as_ptr()) };
             ctx.monitor = Some(monitor);
         }
         Step::Serve => {
