@@ -58,6 +58,11 @@ fn two_layers(scratch: &Scratch) -> (PathBuf, PathBuf) {
     (top, bottom)
 }
 
+/// What a tool wrote on `--info-fd`, redirected to `path`.
+fn info_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 fn is_whiteout(path: &Path) -> bool {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     path.symlink_metadata()
@@ -126,8 +131,7 @@ fn mount_reports_its_mounts_on_info_fd() {
             &info,
         ],
     ));
-    let info: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(info).unwrap()).unwrap();
+    let info = info_json(&info);
     let target = scratch.target().canonicalize().unwrap();
     assert_eq!(info["target"], target.to_str().unwrap());
     assert_eq!(
@@ -154,8 +158,7 @@ fn host_mirror_reports_its_mounts_on_info_fd_in_plan_order() {
             &info,
         ],
     ));
-    let info: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(info).unwrap()).unwrap();
+    let info = info_json(&info);
     let target = scratch.target().canonicalize().unwrap();
     let expected: Vec<String> = ["", "etc", "usr", "usr/share", "var"]
         .iter()
