@@ -1,7 +1,7 @@
 //! hs-unshare: see README.md for the chain contract.
 
-// The test harness brings its own main, and then nothing calls ours.
-#![cfg_attr(not(test), no_main)]
+// A C main on glibc (see `main` below); the test harness brings its own.
+#![cfg_attr(all(not(test), target_env = "gnu"), no_main)]
 #![cfg_attr(test, allow(dead_code))]
 
 use std::ffi::OsString;
@@ -82,39 +82,48 @@ struct Cli {
 }
 
 /// A C `main` rather than std's: std's runtime start-up is skipped (see
-/// `hs_common::run_bare_main`), as every step of the chain pays it.
-#[cfg(not(test))]
+/// `hs_common::run_bare_main`), as every chain pays it in each tool.
+/// glibc hands argv to std before `main`; musl does not, so there the
+/// tool keeps std's start-up.
+#[cfg(all(not(test), target_env = "gnu"))]
 #[no_mangle]
 extern "C" fn main(
     _argc: std::ffi::c_int,
     _argv: *const *const std::ffi::c_char,
 ) -> std::ffi::c_int {
-    hs_common::run_bare_main("hs-unshare", || {
-        let cli: Cli = hs_common::cli::parse("hs-unshare")?;
-        let options = hs_unshare::Options {
-            ns: cli.ns,
-            hostname: cli.hostname,
-            no_init: cli.no_init,
-            root: cli.root,
-            volumes: cli.volumes,
-            readonly: cli.readonly,
-            tmpfs: cli.tmpfs,
-            join: cli.join,
-            chdir: cli.chdir,
-            env: cli.env,
-            clear_env: cli.clear_env,
-            user: cli.user,
-            console: cli.console,
-            info_fd: cli.info_fd,
-            argv: cli.prog,
-        };
-        let request = hs_unshare::Request::new(options, hs_common::console::inherited_fd())?;
-        if cli.dry_run {
-            for line in hs_unshare::describe(&request) {
-                println!("{line}");
-            }
-            return Ok(0);
+    hs_common::run_bare_main("hs-unshare", run_cli)
+}
+
+#[cfg(not(target_env = "gnu"))]
+fn main() {
+    hs_common::run_main("hs-unshare", run_cli)
+}
+
+fn run_cli() -> Result<i32, hs_common::Failure> {
+    let cli: Cli = hs_common::cli::parse("hs-unshare")?;
+    let options = hs_unshare::Options {
+        ns: cli.ns,
+        hostname: cli.hostname,
+        no_init: cli.no_init,
+        root: cli.root,
+        volumes: cli.volumes,
+        readonly: cli.readonly,
+        tmpfs: cli.tmpfs,
+        join: cli.join,
+        chdir: cli.chdir,
+        env: cli.env,
+        clear_env: cli.clear_env,
+        user: cli.user,
+        console: cli.console,
+        info_fd: cli.info_fd,
+        argv: cli.prog,
+    };
+    let request = hs_unshare::Request::new(options, hs_common::console::inherited_fd())?;
+    if cli.dry_run {
+        for line in hs_unshare::describe(&request) {
+            println!("{line}");
         }
-        hs_unshare::run(request)
-    })
+        return Ok(0);
+    }
+    hs_unshare::run(request)
 }
