@@ -151,13 +151,13 @@ fn loopback_up() -> Result<()> {
         *dst = *src as libc::c_char;
     }
     let fd = socket.as_raw_fd();
-    if unsafe { libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut request) } < 0 {
+    if unsafe { libc::ioctl(fd, libc::SIOCGIFFLAGS as _, &mut request) } < 0 {
         return Err(sys("bring lo up: get flags")(nix::errno::Errno::last()));
     }
     unsafe {
         request.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
     }
-    if unsafe { libc::ioctl(fd, libc::SIOCSIFFLAGS, &request) } < 0 {
+    if unsafe { libc::ioctl(fd, libc::SIOCSIFFLAGS as _, &request) } < 0 {
         return Err(sys("bring lo up: set flags")(nix::errno::Errno::last()));
     }
     Ok(())
