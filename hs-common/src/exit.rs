@@ -100,6 +100,30 @@ pub fn run_bare_main(tool: &str, body: impl FnOnce() -> Result<i32, Failure>) ->
     run_main(tool, body)
 }
 
+/// A tool's `main` from its body, `fn() -> Result<i32, Failure>`: on glibc
+/// a C `main` through [`run_bare_main`]; elsewhere std's `main` through
+/// [`run_main`], as std::env::args is empty without std's start-up on
+/// musl (glibc hands argv to std before `main`). The tool's main.rs
+/// starts with `#![cfg_attr(all(not(test), target_env = "gnu"), no_main)]`.
+#[macro_export]
+macro_rules! tool_main {
+    ($tool:literal, $body:path) => {
+        #[cfg(all(not(test), target_env = "gnu"))]
+        #[no_mangle]
+        extern "C" fn main(
+            _argc: ::std::ffi::c_int,
+            _argv: *const *const ::std::ffi::c_char,
+        ) -> ::std::ffi::c_int {
+            $crate::run_bare_main($tool, $body)
+        }
+
+        #[cfg(not(target_env = "gnu"))]
+        fn main() {
+            $crate::run_main($tool, $body)
+        }
+    };
+}
+
 /// What std's start-up does that tools rely on (see [`run_bare_main`]).
 fn bare_start() {
     // SAFETY: ignoring a signal installs no handler; poll and open only

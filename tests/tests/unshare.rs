@@ -695,100 +695,66 @@ fn join_sees_the_containers_processes_files_and_hostname() {
     assert_fixture_unchanged();
 }
 
-#[test]
-fn join_runs_the_command_in_its_directory_with_its_env_and_no_signal_blocked() {
+/// Runs `check` with the host pid of a running container's init and its
+/// hostname, then stops the container and checks nothing is left.
+fn with_container(tag: &str, check: impl FnOnce(i32, &str)) {
     if !require_root() {
         return;
     }
     let root = rootfs_copy();
-    let marker = unique("join-launch");
+    let marker = unique(tag);
     let (container, init) = start_container(root.path(), &marker);
-    let (code, out, err) = run(unshare().arg("--join").arg(init.to_string()).args([
-        "--chdir",
-        "/tmp",
-        "--clear-env",
-        "--env",
-        "A=b",
-        "--",
-        "/bin/sh",
-        "-c",
-        "pwd; echo $A; grep SigBlk /proc/self/status",
-    ]));
-    assert_eq!(code, 0, "{err}");
-    assert_eq!(out, "/tmp\nb\nSigBlk:\t0000000000000000\n");
+    check(init, &marker);
     drop(container);
     assert_no_processes_with(&marker);
     assert_fixture_unchanged();
+}
+
+fn join(init: i32, args: &[&str]) -> (i32, String, String) {
+    run(unshare().arg("--join").arg(init.to_string()).args(args))
+}
+
+#[test]
+fn join_runs_the_command_in_its_directory_with_its_env_and_no_signal_blocked() {
+    with_container("join-launch", |init, _| {
+        let script = "pwd; echo $A; grep SigBlk /proc/self/status";
+        let args = ["--chdir", "/tmp", "--clear-env", "--env", "A=b", "--"];
+        let (code, out, err) = join(init, &[&args[..], &["/bin/sh", "-c", script]].concat());
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out, "/tmp\nb\nSigBlk:\t0000000000000000\n");
+    });
 }
 
 #[test]
 fn join_as_a_user_switches_inside_the_container() {
-    if !require_root() {
-        return;
-    }
-    let root = rootfs_copy();
-    let marker = unique("join-user");
-    let (container, init) = start_container(root.path(), &marker);
-    let (code, out, err) = run(unshare().arg("--join").arg(init.to_string()).args([
-        "--user",
-        "nobody",
-        "--",
-        "/bin/sh",
-        "-c",
-        "id -u; cat /tmp/mark",
-    ]));
-    assert_eq!((code, out.as_str()), (0, "65534\nchanged\n"), "{err}");
-    drop(container);
-    assert_no_processes_with(&marker);
-    assert_fixture_unchanged();
+    with_container("join-user", |init, _| {
+        let script = "id -u; cat /tmp/mark";
+        let (code, out, err) = join(init, &["--user", "nobody", "--", "/bin/sh", "-c", script]);
+        assert_eq!((code, out.as_str()), (0, "65534\nchanged\n"), "{err}");
+    });
 }
 
 #[test]
 fn join_reports_a_missing_command_and_a_missing_directory() {
-    if !require_root() {
-        return;
-    }
-    let root = rootfs_copy();
-    let marker = unique("join-fail");
-    let (container, init) = start_container(root.path(), &marker);
-    let join = || {
-        let mut cmd = unshare();
-        cmd.arg("--join").arg(init.to_string());
-        cmd
-    };
-    let (code, _, err) = run(join().args(["--", "no-such-command"]));
-    assert_eq!(code, 127, "{err}");
-    assert!(err.contains("no-such-command"), "{err}");
-    let result = run(join().args(["--chdir", "/no-such-dir", "--", "true"]));
-    assert_tool_error(&result, "hs-unshare", "--chdir /no-such-dir");
-    drop(container);
-    assert_no_processes_with(&marker);
-    assert_fixture_unchanged();
+    with_container("join-fail", |init, _| {
+        let (code, _, err) = join(init, &["--", "no-such-command"]);
+        assert_eq!(code, 127, "{err}");
+        assert!(err.contains("no-such-command"), "{err}");
+        let result = join(init, &["--chdir", "/no-such-dir", "--", "true"]);
+        assert_tool_error(&result, "hs-unshare", "--chdir /no-such-dir");
+    });
 }
 
 #[test]
 fn join_enters_only_the_namespaces_asked_for() {
-    if !require_root() {
-        return;
-    }
-    let root = rootfs_copy();
-    let marker = unique("join-some");
-    let (container, init) = start_container(root.path(), &marker);
-    // The host's own sh: without mnt, the host's files stay in view.
-    let (code, out, err) = run(unshare().arg("--join").arg(init.to_string()).args([
-        "--ns",
-        "uts",
-        "--",
-        "/bin/sh",
-        "-c",
-        "hostname; readlink /proc/self/ns/mnt",
-    ]));
-    assert_eq!(code, 0, "{err}");
-    let own_mnt = std::fs::read_link("/proc/self/ns/mnt").unwrap();
-    assert_eq!(out, format!("{marker}\n{}\n", own_mnt.display()));
-    drop(container);
-    assert_no_processes_with(&marker);
-    assert_fixture_unchanged();
+    with_container("join-some", |init, marker| {
+        // The host's own sh: without mnt, the host's files stay in view.
+        let script = "hostname; readlink /proc/self/ns/mnt";
+        let (code, out, err) = join(init, &["--ns", "uts", "--", "/bin/sh", "-c", script]);
+        assert_eq!(code, 0, "{err}");
+        let own_mnt = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+        assert_eq!(out, format!("{marker}\n{}\n", own_mnt.display()));
+    });
 }
 
 #[test]
