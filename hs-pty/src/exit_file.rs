@@ -73,13 +73,25 @@ impl ExitFile {
     }
 
     /// Writes the file atomically: a reader sees no file or the whole one.
+    ///
+    /// Not fsynced: whoever waits for it (`hs cleanup`, a foreground `hs
+    /// run`) reads it at once and records the code in the container's
+    /// record, which is durable itself; syncing here cost the end of every
+    /// run two fsyncs on its critical path (conmon does not sync its exit
+    /// file either).
     pub fn write(&self, path: &Path) -> Result<(), ExitFileError> {
         let mut bytes = serde_json::to_vec(self).map_err(|source| ExitFileError::Parse {
             path: path.to_owned(),
             source,
         })?;
         bytes.push(b'\n');
-        hs_common::atomic::write_atomic(path, &bytes).map_err(|source| ExitFileError::Write {
+        hs_common::atomic::write_atomic_with(
+            path,
+            &bytes,
+            0o644,
+            hs_common::atomic::Durability::Unsynced,
+        )
+        .map_err(|source| ExitFileError::Write {
             path: path.to_owned(),
             source,
         })

@@ -217,6 +217,42 @@ pub fn run_ok(cmd: &mut Command) -> Output {
 
 /// Runs `cmd` and returns (exit code, stdout, stderr); a signal death is
 /// 128+N like a shell reports it.
+/// Runs `cmd` (program, arguments and environment) under `strace -f` with
+/// `stdin`, and returns its output and how many fsync-family calls it and
+/// every process it started made. strace is installed by .ci/run.
+pub fn run_counting_fsyncs(cmd: &Command, stdin: &[u8]) -> (Output, usize) {
+    use std::io::Write;
+    let trace = tempfile::NamedTempFile::new().expect("temp file for the trace");
+    let mut traced = Command::new("strace");
+    traced
+        .args(["-f", "-qq", "-e", "trace=fsync,fdatasync,syncfs,sync", "-o"])
+        .arg(trace.path())
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => traced.env(key, value),
+            None => traced.env_remove(key),
+        };
+    }
+    let mut child = traced
+        .spawn()
+        .expect("strace must be installed (.ci/run installs it)");
+    if let Some(mut input) = child.stdin.take() {
+        input.write_all(stdin).expect("writing stdin");
+    }
+    let out = child.wait_with_output().expect("waiting for strace");
+    let calls = std::fs::read_to_string(trace.path())
+        .expect("reading the trace")
+        .lines()
+        .filter(|line| line.contains("sync"))
+        .count();
+    (out, calls)
+}
+
 pub fn run(cmd: &mut Command) -> (i32, String, String) {
     use std::os::unix::process::ExitStatusExt;
     let out = cmd

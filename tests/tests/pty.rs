@@ -981,3 +981,25 @@ fn the_program_starts_with_no_signal_blocked_whatever_the_caller_blocked() {
         "SigBlk:\t0000000000000000"
     );
 }
+
+#[test]
+fn the_monitor_writes_its_log_and_exit_file_without_fsync() {
+    let dir = tempdir_in_target("pty-nosync");
+    let exit_file = dir.path().join("exit.json");
+    let mut cmd = Command::new(bin("hs-pty"));
+    cmd.arg("serve")
+        .arg("--socket")
+        .arg(dir.path().join("attach.sock"))
+        .arg("--log")
+        .arg(dir.path().join("log"))
+        .arg("--exit-file")
+        .arg(&exit_file)
+        .args(["--", "sh", "-c", "echo logged"]);
+    let (out, fsyncs) = hs_tests::run_counting_fsyncs(&cmd, b"");
+    assert!(out.status.success(), "serve failed: {out:?}");
+    let exit = std::fs::read_to_string(&exit_file).unwrap();
+    assert!(exit.contains("\"exit_code\":0"), "{exit}");
+    let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    assert!(log.contains("logged"), "{log}");
+    assert_eq!(fsyncs, 0);
+}

@@ -725,39 +725,17 @@ fn a_hundred_parallel_creates_without_names_get_distinct_generated_names() {
     );
 }
 
-/// Runs hs-state under `strace -f` with `stdin` and returns its JSON output
-/// and how many fsync/fdatasync calls it made.
+/// Runs hs-state with `stdin`; returns its JSON output and how many fsync
+/// calls it made.
 fn traced_state(env: &Env, args: &[&str], stdin: &str) -> (Value, usize) {
-    use std::io::Write;
-    let trace = tempfile::NamedTempFile::new().unwrap();
-    let mut child = Command::new("strace")
-        .args(["-f", "-qq", "-e", "trace=fsync,fdatasync,syncfs,sync", "-o"])
-        .arg(trace.path())
-        .arg(hs_tests::bin("hs-state"))
-        .args(args)
-        .env("HS_ROOT", env.root())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("strace must be installed (.ci/run installs it)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let mut cmd = env.cmd("hs-state");
+    cmd.args(args);
+    let (out, calls) = hs_tests::run_counting_fsyncs(&cmd, stdin.as_bytes());
     assert!(
         out.status.success(),
         "hs-state {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let calls = std::fs::read_to_string(trace.path())
-        .unwrap()
-        .lines()
-        .filter(|line| line.contains("sync"))
-        .count();
     let json = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     (json, calls)
 }
