@@ -80,30 +80,41 @@ impl Online {
     /// From /sys/devices/system/{cpu,node}/online; a kernel without NUMA
     /// has no node directory and exactly node 0.
     pub fn read() -> Result<Self, LimitError> {
+        Ok(Self {
+            cpus: Self::cpus()?,
+            mems: Self::mems()?,
+        })
+    }
+
+    fn cpus() -> Result<BTreeSet<u32>, LimitError> {
         let cpus = std::fs::read_to_string("/sys/devices/system/cpu/online")
             .map_err(|e| bad("--cpus", "", format!("reading the online CPUs: {e}")))?;
+        parse_list(cpus.trim()).map_err(|why| bad("--cpus", cpus.trim(), why))
+    }
+
+    fn mems() -> Result<BTreeSet<u32>, LimitError> {
         let mems = std::fs::read_to_string("/sys/devices/system/node/online")
             .unwrap_or_else(|_| "0".to_string());
-        Ok(Self {
-            cpus: parse_list(cpus.trim()).map_err(|why| bad("--cpus", cpus.trim(), why))?,
-            mems: parse_list(mems.trim()).map_err(|why| bad("--cpuset-mems", mems.trim(), why))?,
-        })
+        parse_list(mems.trim()).map_err(|why| bad("--cpuset-mems", mems.trim(), why))
     }
 }
 
 impl Limits {
     /// Validates every flag against this machine's online CPUs and nodes
-    /// (read only when a flag needs them).
+    /// (each list read only when a flag needs it: `--cpus` alone reads no
+    /// node list).
     pub fn from_args(args: &LimitArgs) -> Result<Self, LimitError> {
-        let needs_online =
-            args.cpus.is_some() || args.cpuset_cpus.is_some() || args.cpuset_mems.is_some();
-        let online = if needs_online {
-            Online::read()?
-        } else {
-            Online {
-                cpus: BTreeSet::new(),
-                mems: BTreeSet::new(),
-            }
+        let online = Online {
+            cpus: if args.cpus.is_some() || args.cpuset_cpus.is_some() {
+                Online::cpus()?
+            } else {
+                BTreeSet::new()
+            },
+            mems: if args.cpuset_mems.is_some() {
+                Online::mems()?
+            } else {
+                BTreeSet::new()
+            },
         };
         Self::parse(args, &online)
     }
