@@ -40,14 +40,17 @@ cleanup() {
 trap cleanup EXIT
 
 # The cgroup every join row enters, and where it is in each hierarchy.
+limits="--memory 200M --cpus 0.5 --pids-limit 1000"
 "$hc" create --name join >"$scratch/join.json"
-"$hc" create --name limits >/dev/null
+# Created with its limits: a cgroup made without a cpu limit has no cpu
+# directory, and hs-cgroup refuses to add one to an existing cgroup.
+# shellcheck disable=SC2086
+"$hc" create --name limits $limits >/dev/null
 parent_dirs=$(jq -r '.cgroups[]' "$scratch/join.json" | xargs -n1 dirname | sort -u)
 path_args=$(jq -r '.cgroups[] | "--path " + .' "$scratch/join.json" | tr '\n' ' ')
 shell_join=$(jq -r '.cgroups[] | "echo $$ > " + . + "/cgroup.procs && "' "$scratch/join.json" | tr -d '\n')
 printf '%s exec /bin/true\n' "$shell_join" >"$scratch/shell-join.sh"
 hierarchies=$(jq -r '.cgroups | length' "$scratch/join.json")
-limits="--memory 200M --cpus 0.5 --pids-limit 1000"
 
 bench_group cgroup "hs-cgroup exec: into a cgroup in every hierarchy ($hierarchies here), then /bin/true" \
 	"floor|true|/bin/true" \

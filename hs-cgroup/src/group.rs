@@ -24,16 +24,47 @@ pub struct Group {
     /// In hierarchy order: v1 controllers first, the unified tree last.
     members: Vec<Box<dyn Cgroup>>,
     fs: Arc<dyn Fs>,
+    /// The limit controllers the machine has in v1 hierarchies (each
+    /// limit of those goes to its v1 directory, not the unified tree).
+    in_v1: Vec<&'static str>,
+}
+
+/// The v1 controllers only limits use: a hierarchy with nothing else is
+/// left out of a new cgroup that has no such limit (see
+/// [`Group::without_unused`]). The others serve without a limit too:
+/// memory, cpuacct and pids for stats, freezer for kill and freeze.
+const LIMIT_ONLY: &[&str] = &["cpu", "cpuset"];
+
+/// The limit controllers `limits` needs.
+fn needed(limits: &Limits) -> Vec<&'static str> {
+    let mut needed = Vec::new();
+    if limits.memory.is_some() {
+        needed.push("memory");
+    }
+    if limits.cpu_quota_us().is_some() || limits.shares().is_some() {
+        needed.push("cpu");
+    }
+    if limits.cpuset_cpus.is_some() || limits.cpuset_mems.is_some() {
+        needed.push("cpuset");
+    }
+    if limits.pids_limit.is_some() {
+        needed.push("pids");
+    }
+    needed
 }
 
 impl Group {
     /// The cgroup at `targets`; `all` is every hierarchy of the machine,
     /// to know which controllers the unified tree is responsible for.
     pub fn new(targets: Vec<Target>, all: &[Hierarchy], fs: Arc<dyn Fs>) -> Self {
-        let in_v1 = |c: &str| all.iter().any(|h| h.version == Version::V1 && h.has(c));
+        let in_v1: Vec<&'static str> = LIMIT_CONTROLLERS
+            .iter()
+            .copied()
+            .filter(|c| all.iter().any(|h| h.version == Version::V1 && h.has(c)))
+            .collect();
         let assigned: Vec<String> = LIMIT_CONTROLLERS
             .iter()
-            .filter(|c| !in_v1(c))
+            .filter(|c| !in_v1.contains(c))
             .map(|c| c.to_string())
             .collect();
         let members = targets
@@ -45,7 +76,33 @@ impl Group {
                 }
             })
             .collect();
-        Self { members, fs }
+        Self { members, fs, in_v1 }
+    }
+
+    /// The group without the v1 hierarchies a new cgroup does not need:
+    /// those with only [`LIMIT_ONLY`] controllers, none of which `limits`
+    /// uses, where this cgroup has no directory yet. A v1 cpuset is the
+    /// dearest to create (its cpus and mems are copied from the parent)
+    /// and cpu and cpuset report nothing `stats` shows; the processes
+    /// stay in the caller's cgroup there, unconstrained, as they would be
+    /// in a new one without a limit.
+    pub fn without_unused(mut self, limits: &Limits) -> Self {
+        let needed = needed(limits);
+        self.members.retain(|member| {
+            let hierarchy = &member.target().hierarchy;
+            let limit_only = hierarchy.version == Version::V1
+                && hierarchy
+                    .controllers
+                    .iter()
+                    .all(|c| LIMIT_ONLY.contains(&c.as_str()));
+            !limit_only
+                || hierarchy
+                    .controllers
+                    .iter()
+                    .any(|c| needed.contains(&c.as_str()))
+                || self.fs.exists(member.dir())
+        });
+        self
     }
 
     /// The absolute directory per hierarchy key, as reported on --info-fd.
@@ -81,6 +138,11 @@ impl Group {
 
     /// Create (what is missing) and apply `limits`.
     pub fn plan_create(&self, limits: &Limits) -> Result<Vec<Op>, Error> {
+        // A limit home that is missing is made below, unless the cgroup
+        // already exists (then its processes are not in it).
+        if self.check_limit_homes(limits).is_err() && self.exists() {
+            self.check_limit_homes(limits)?;
+        }
         let mut plan = Vec::new();
         for member in &self.members {
             member.plan_create(limits, &mut plan)?;
@@ -91,11 +153,32 @@ impl Group {
     /// Apply `limits` to the existing cgroup.
     pub fn plan_set(&self, limits: &Limits) -> Result<Vec<Op>, Error> {
         self.require()?;
+        self.check_limit_homes(limits)?;
         let mut plan = Vec::new();
         for member in &self.members {
             member.plan_limits(limits, &mut plan)?;
         }
         Ok(plan)
+    }
+
+    /// For an existing cgroup: a limit whose v1 hierarchy has no directory
+    /// of it (left out at creation, see [`Group::without_unused`]) is
+    /// refused before any write, as its processes would have to be moved
+    /// into a new one there.
+    fn check_limit_homes(&self, limits: &Limits) -> Result<(), Error> {
+        for controller in needed(limits) {
+            let home = self.members.iter().find(|m| {
+                m.target().hierarchy.version == Version::V1 && m.target().hierarchy.has(controller)
+            });
+            let missing = match home {
+                Some(member) => !self.fs.exists(member.dir()),
+                None => self.in_v1.contains(&controller),
+            };
+            if missing {
+                return Err(Error::NotCreatedWith(controller.to_string()));
+            }
+        }
+        Ok(())
     }
 
     /// Move `pid` (which sits in the caller's own cgroups) in everywhere.
@@ -405,6 +488,90 @@ mod join_tests {
             plan.iter().all(|op| matches!(op, Op::Join { pid: 1, .. })),
             "{plan:?}"
         );
+    }
+}
+
+#[cfg(test)]
+mod unused_tests {
+    use super::*;
+    use crate::fs::HostFs;
+    use crate::layout::resolve_named;
+    use std::path::Path;
+
+    /// v1 hierarchies "mounted" at plain directories below `root`.
+    fn v1(root: &Path, keys: &[&str]) -> Vec<Hierarchy> {
+        keys.iter()
+            .map(|key| Hierarchy {
+                key: key.to_string(),
+                version: Version::V1,
+                controllers: key.split(',').map(String::from).collect(),
+                mount_point: root.join(key),
+                own: root.join(key),
+            })
+            .collect()
+    }
+
+    fn group(root: &Path) -> Group {
+        let all = v1(root, &["cpu", "cpuset", "cpuacct", "memory", "pids"]);
+        for h in &all {
+            std::fs::create_dir_all(&h.mount_point).unwrap();
+        }
+        Group::new(resolve_named(&all, "/hs", "c"), &all, Arc::new(HostFs))
+    }
+
+    fn keys(group: &Group) -> Vec<String> {
+        group.paths().into_keys().collect()
+    }
+
+    #[test]
+    fn a_new_cgroup_without_cpu_limits_leaves_out_cpu_and_cpuset() {
+        let tmp = tempfile::tempdir().unwrap();
+        let g = group(tmp.path()).without_unused(&Limits::default());
+        assert_eq!(keys(&g), ["cpuacct", "memory", "pids"]);
+    }
+
+    #[test]
+    fn a_cpu_or_cpuset_limit_keeps_its_hierarchy() {
+        let tmp = tempfile::tempdir().unwrap();
+        let limits = Limits {
+            cpus: Some(0.5),
+            cpuset_cpus: Some("0".into()),
+            ..Limits::default()
+        };
+        let g = group(tmp.path()).without_unused(&limits);
+        assert_eq!(keys(&g), ["cpu", "cpuacct", "cpuset", "memory", "pids"]);
+    }
+
+    #[test]
+    fn an_existing_cpu_directory_is_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("cpu/hs/c")).unwrap();
+        let g = group(tmp.path()).without_unused(&Limits::default());
+        assert_eq!(keys(&g), ["cpu", "cpuacct", "memory", "pids"]);
+    }
+
+    #[test]
+    fn a_limit_for_a_hierarchy_left_out_is_refused_on_the_existing_cgroup() {
+        let tmp = tempfile::tempdir().unwrap();
+        let g = group(tmp.path());
+        for key in ["cpuacct", "memory", "pids"] {
+            std::fs::create_dir_all(tmp.path().join(key).join("hs/c")).unwrap();
+        }
+        let cpus = Limits {
+            cpus: Some(1.0),
+            ..Limits::default()
+        };
+        for result in [g.plan_set(&cpus), g.plan_create(&cpus)] {
+            match result {
+                Err(Error::NotCreatedWith(controller)) => assert_eq!(controller, "cpu"),
+                other => panic!("expected a refusal, got {other:?}"),
+            }
+        }
+        let pids = Limits {
+            pids_limit: Some(Some(5)),
+            ..Limits::default()
+        };
+        assert_eq!(g.plan_set(&pids).unwrap().len(), 1);
     }
 }
 

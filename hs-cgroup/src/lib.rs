@@ -40,6 +40,8 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("this cgroup was created without a {0} limit, so it has no {0} directory to set one in (create it with the limit)")]
+    NotCreatedWith(String),
     #[error("no cgroup hierarchy hs-cgroup can use is mounted")]
     NoHierarchies,
     #[error("{}: not a cgroup directory below a mounted cgroup hierarchy", .0.display())]

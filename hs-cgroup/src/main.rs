@@ -219,6 +219,11 @@ fn run(command: Command) -> Result<i32, Failure> {
                 return Err(hs_common::exec::exec(&command));
             }
             let group = address.open().map_err(fail)?;
+            let group = if address.paths.is_empty() {
+                group.without_unused(&limits)
+            } else {
+                group
+            };
             let mut ops = if address.paths.is_empty() {
                 group.plan_create(&limits)
             } else {
@@ -245,7 +250,7 @@ fn run(command: Command) -> Result<i32, Failure> {
             if let Some(fd) = info_fd {
                 hs_common::info::check_fd(fd)?;
             }
-            let group = address.open().map_err(fail)?;
+            let group = address.open().map_err(fail)?.without_unused(&limits);
             let ops = group.plan_create(&limits).map_err(fail)?;
             if dry_run {
                 return print_plan(&ops);

@@ -483,7 +483,7 @@ mod tests {
             ]
         );
         execute(&plan, fake.as_ref()).unwrap();
-        assert!(g.plan_create(&limits()).unwrap().is_empty());
+        assert!(g.plan_create(&Limits::default()).unwrap().is_empty());
     }
 
     #[test]

@@ -131,40 +131,80 @@ fn sleep_marker() -> String {
     format!("1{n:04}.{}", std::process::id())
 }
 
+/// `hs-cgroup exec ARGS --info-fd 3 -- cat /proc/self/cgroup`: the
+/// reported directories by hierarchy key, and PROG's /proc/self/cgroup.
+fn exec_reporting(cg: &Cg, args: &[&str]) -> (BTreeMap<String, String>, String) {
+    let args = [args, &["--info-fd", "3", "--", "cat", "/proc/self/cgroup"]].concat();
+    let (code, stdout, info) = run_with_fd3(cg.cmd("exec", &args).stderr(Stdio::inherit()));
+    assert_eq!(code, 0);
+    let info: Value = serde_json::from_str(&info).unwrap();
+    (
+        serde_json::from_value(info["cgroups"].clone()).unwrap(),
+        stdout,
+    )
+}
+
+/// Whether a reported key names a v1 hierarchy of only cpu and cpuset.
+fn limit_only(key: &str) -> bool {
+    key.split(',').all(|c| c == "cpu" || c == "cpuset")
+}
+
+/// Asserts that each of `keys` was reported with an existing directory
+/// of the test's cgroup, and that PROG's /proc/self/cgroup line for it
+/// names that cgroup.
+fn assert_joined(cg: &Cg, paths: &BTreeMap<String, String>, stdout: &str, keys: &[&str]) {
+    let suffix = format!("/{}/{}", cg.env.cgroup_parent, cg.name);
+    for key in keys {
+        let dir = paths
+            .get(*key)
+            .unwrap_or_else(|| panic!("no {key} in {paths:?}"));
+        assert!(PathBuf::from(dir).is_dir(), "{dir} does not exist");
+        assert!(dir.ends_with(&suffix), "{dir}");
+        let line = stdout
+            .lines()
+            .find(|l| match *key {
+                "unified" => l.starts_with("0::"),
+                _ => l.split(':').nth(1) == Some(key),
+            })
+            .unwrap_or_else(|| panic!("no {key} line in {stdout}"));
+        assert!(line.ends_with(&suffix), "PROG not in the cgroup: {line}");
+    }
+}
+
 #[test]
-fn exec_moves_prog_into_every_hierarchy_and_reports_them_on_info_fd() {
+fn exec_moves_prog_into_every_hierarchy_it_needs_and_reports_them_on_info_fd() {
     if !hs_tests::require_root() {
         return;
     }
     let cg = Cg::new();
-    let (code, stdout, info) = run_with_fd3(
-        cg.cmd(
-            "exec",
-            &["--info-fd", "3", "--", "cat", "/proc/self/cgroup"],
-        )
-        .stderr(Stdio::inherit()),
-    );
-    assert_eq!(code, 0);
-    let info: Value = serde_json::from_str(&info).unwrap();
-    let paths: BTreeMap<String, String> = serde_json::from_value(info["cgroups"].clone()).unwrap();
-    for key in [
-        "memory", "cpu", "cpuacct", "cpuset", "pids", "freezer", "unified",
-    ] {
-        let dir = paths
-            .get(key)
-            .unwrap_or_else(|| panic!("no {key} in {paths:?}"));
-        assert!(PathBuf::from(dir).is_dir(), "{dir} does not exist");
-        assert!(dir.ends_with(&format!("{}/{}", cg.env.cgroup_parent, cg.name)));
+    let (paths, stdout) = exec_reporting(&cg, &[]);
+    let keys = ["memory", "cpuacct", "pids", "freezer", "unified"];
+    assert_joined(&cg, &paths, &stdout, &keys);
+    // Without a cpu or cpuset limit those hierarchies are left out.
+    assert!(!paths.keys().any(|k| limit_only(k)), "{paths:?}");
+}
+
+#[test]
+fn cpu_and_cpuset_limits_add_their_hierarchies() {
+    if !hs_tests::require_root() {
+        return;
     }
-    let suffix = format!("/{}/{}", cg.env.cgroup_parent, cg.name);
-    for line in stdout.lines().filter(|l| {
-        ["memory", "pids", "cpuset", "freezer", "cpu"]
-            .iter()
-            .any(|c| l.split(':').nth(1) == Some(c))
-            || l.starts_with("0::")
-    }) {
-        assert!(line.ends_with(&suffix), "PROG not in the cgroup: {line}");
+    let cg = Cg::new();
+    let (paths, stdout) = exec_reporting(&cg, &["--cpus", "0.5", "--cpuset-cpus", "0"]);
+    assert_joined(&cg, &paths, &stdout, &["cpu", "cpuset"]);
+}
+
+#[test]
+fn set_refuses_a_limit_whose_hierarchy_the_cgroup_was_created_without() {
+    if !hs_tests::require_root() {
+        return;
     }
+    let cg = Cg::new();
+    run_ok(&mut cg.cmd("create", &[]));
+    let result = run(&mut cg.cmd("set", &["--cpus", "1"]));
+    assert_tool_error(&result, "hs-cgroup", "created without a cpu limit");
+    run_ok(&mut cg.cmd("set", &["--pids-limit", "5"]));
+    assert_eq!(cg.stats()["pids"]["max"], 5);
 }
 
 #[test]
