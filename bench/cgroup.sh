@@ -45,8 +45,9 @@ limits="--memory 200M --cpus 0.5 --pids-limit 1000"
 # Created with its limits: a cgroup made without a cpu limit has no cpu
 # directory, and hs-cgroup refuses to add one to an existing cgroup.
 # shellcheck disable=SC2086
-"$hc" create --name limits $limits >/dev/null
-parent_dirs=$(jq -r '.cgroups[]' "$scratch/join.json" | xargs -n1 dirname | sort -u)
+"$hc" create --name limits $limits >"$scratch/limits.json"
+# Both: the limits cgroup has hierarchies (cpu) the plain one leaves out.
+parent_dirs=$(jq -r '.cgroups[]' "$scratch/join.json" "$scratch/limits.json" | xargs -n1 dirname | sort -u)
 path_args=$(jq -r '.cgroups[] | "--path " + .' "$scratch/join.json" | tr '\n' ' ')
 shell_join=$(jq -r '.cgroups[] | "echo $$ > " + . + "/cgroup.procs && "' "$scratch/join.json" | tr -d '\n')
 printf '%s exec /bin/true\n' "$shell_join" >"$scratch/shell-join.sh"
