@@ -453,7 +453,17 @@ impl Store {
     /// below it (deleting through a mount would delete someone's data). A
     /// broken record is removed too.
     pub fn remove(&self, id: &str) -> Result<()> {
-        let lock = self.lock()?;
+        self.unlist(id)?;
+        self.purge(id)
+    }
+
+    /// The first half of [`Store::remove`]: the record disappears (from
+    /// `get`, `ls`, `resolve`) and its name is free at once, with the same
+    /// refusals; its directory, writable layer included, waits out of sight
+    /// for [`Store::purge`]. For a caller that must return quickly while
+    /// another process deletes (`hs run --rm`).
+    pub fn unlist(&self, id: &str) -> Result<()> {
+        let _lock = self.lock()?;
         let dir = self.container_dir(id);
         if !is_full_id(id) || !dir.is_dir() {
             return Err(Error::NotFound {
@@ -489,12 +499,29 @@ impl Store {
         }
         // Out of sight first, so the record is gone at once even if
         // deleting a big upper layer takes a while.
-        let doomed = self.containers().join(format!("{REMOVING_PREFIX}{id}"));
+        let doomed = self.unlisted_dir(id);
         std::fs::rename(&dir, &doomed).ctx("remove", &dir)?;
         let containers = self.containers();
-        hs_common::atomic::sync_dir_if(&containers, durability).ctx("sync", &containers)?;
-        drop(lock);
-        std::fs::remove_dir_all(&doomed).ctx("remove", &doomed)
+        hs_common::atomic::sync_dir_if(&containers, durability).ctx("sync", &containers)
+    }
+
+    /// Deletes what [`Store::unlist`] left of record `id`; nothing to do
+    /// (or a concurrent purge of the same id) is not an error.
+    pub fn purge(&self, id: &str) -> Result<()> {
+        if !is_full_id(id) {
+            return Ok(());
+        }
+        let doomed = self.unlisted_dir(id);
+        match std::fs::remove_dir_all(&doomed) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::io("remove", doomed, e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn unlisted_dir(&self, id: &str) -> PathBuf {
+        self.containers().join(format!("{REMOVING_PREFIX}{id}"))
     }
 
     /// Frees every name reserved for `id` (when its config is unreadable).
@@ -856,6 +883,33 @@ mod tests {
         store.remove(&c.id).unwrap();
         assert!(matches!(store.resolve("busy"), Err(Error::NotFound { .. })));
         assert!(matches!(store.remove(&c.id), Err(Error::NotFound { .. })));
+    }
+
+    #[test]
+    fn unlist_frees_the_name_at_once_and_purge_deletes_the_layer() {
+        let (_tmp, store) = store();
+        let c = store.create(&config(1), Some("quick")).unwrap();
+        let layer_file = store.container_dir(&c.id).join("upper/written");
+        std::fs::write(&layer_file, b"x").unwrap();
+        store.unlist(&c.id).unwrap();
+        assert!(matches!(
+            store.resolve("quick"),
+            Err(Error::NotFound { .. })
+        ));
+        assert!(store.list().is_empty());
+        let again = store.create(&config(2), Some("quick")).unwrap();
+        assert_ne!(again.id, c.id);
+        let leftover = store
+            .root()
+            .join("containers")
+            .join(format!(".rm-{}", c.id));
+        assert!(leftover.join("upper/written").exists());
+        store.purge(&c.id).unwrap();
+        assert!(!leftover.exists());
+        // Purging twice, or an id never unlisted, is fine.
+        store.purge(&c.id).unwrap();
+        store.purge(&again.id).unwrap();
+        assert!(store.container_dir(&again.id).is_dir());
     }
 
     #[test]

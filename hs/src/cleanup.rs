@@ -3,13 +3,15 @@
 use crate::chain::Tools;
 use crate::cli::CleanupArgs;
 use crate::commands::store;
-use crate::error::Outcome;
+use crate::error::{HsError, Outcome};
 use crate::{launch, lifecycle};
 
 /// Records the exit, removes the cgroups, and removes the whole container
-/// when it was run with `--rm` (unless a foreground client claimed that).
-/// The record may be gone already (`rm -f`, or a foreground `run --rm`
-/// that read the exit file first): the cgroups still go, by parent and name.
+/// when it was run with `--rm`. A foreground `run --rm` client unlists the
+/// record itself once it has the exit code (so that the name is free when
+/// it returns) and leaves the deletion to this: it is waited for, then
+/// what it unlisted is purged. The record may be gone already (`rm -f`, or
+/// that client): the cgroups still go, by parent and name.
 pub fn cleanup(args: CleanupArgs) -> Outcome {
     let store = store()?;
     let tools = Tools::find()?;
@@ -31,10 +33,14 @@ pub fn cleanup(args: CleanupArgs) -> Outcome {
             }
         }
     }
-    if let Some(record) = record {
-        if record.config.auto_remove && !lifecycle::removal_claimed(&record.dir) {
+    lifecycle::wait_for_client(&layout.dir);
+    if let Some(record) = record.and_then(|r| store.get(&r.id).ok()) {
+        if record.config.auto_remove {
             lifecycle::remove(&store, &record, false, &tools)?;
         }
     }
+    store
+        .purge(&id)
+        .map_err(|e| HsError::State(e.to_string()))?;
     Ok(0)
 }

@@ -258,9 +258,10 @@ pub fn mounts_below(dir: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
-/// The file a foreground `run --rm` holds a shared flock on while it waits
-/// for the exit code: `hs cleanup` leaves the removal to that client, or
-/// the exit file would vanish before the client could read it.
+/// The file a foreground `run --rm` holds a shared flock on until it has
+/// read the exit code and unlisted the container: `hs cleanup` waits for
+/// that before it deletes anything, or the exit file would vanish before
+/// the client could read it.
 const CLIENT_LOCK: &str = "client.lock";
 
 /// A foreground client's claim on removing its `--rm` container itself.
@@ -281,12 +282,13 @@ pub fn claim_removal(dir: &std::path::Path) -> Result<RemovalClaim> {
     Ok(RemovalClaim { _lock: lock })
 }
 
-/// True while a foreground client holds its claim on `dir`.
-pub fn removal_claimed(dir: &std::path::Path) -> bool {
-    let Ok(file) = std::fs::File::open(dir.join(CLIENT_LOCK)) else {
-        return false;
-    };
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).is_err()
+/// Returns once no foreground client holds its claim on `dir` (at once
+/// when there is none, or the directory was unlisted already).
+pub fn wait_for_client(dir: &std::path::Path) {
+    if let Ok(file) = std::fs::File::open(dir.join(CLIENT_LOCK)) {
+        // Blocks until the client dropped its shared lock (or died).
+        let _ = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive);
+    }
 }
 
 /// `hs rm`: a stopped container's record and layers; with `force` a running
@@ -317,13 +319,31 @@ pub fn remove(store: &Store, record: &Record, force: bool, tools: &Tools) -> Res
 /// Deletes a stopped container's record and layers, refusing when anything
 /// below its directory is a mount point in this mount namespace.
 pub fn remove_record(store: &Store, record: &Record) -> Result<()> {
-    if let Some(mount) = mounts_below(&record.dir).into_iter().next() {
-        return Err(HsError::MountedInside {
+    refuse_mounts_inside(record)?;
+    state_result(store.remove(&record.id))
+}
+
+/// [`remove_record`] but for the deletion of the layers, which is left to
+/// `hs cleanup` ([`Store::unlist`]): the container is gone for every
+/// command and its name is free when this returns.
+pub fn unlist_record(store: &Store, record: &Record) -> Result<()> {
+    refuse_mounts_inside(record)?;
+    state_result(store.unlist(&record.id))
+}
+
+fn refuse_mounts_inside(record: &Record) -> Result<()> {
+    match mounts_below(&record.dir).into_iter().next() {
+        Some(mount) => Err(HsError::MountedInside {
             id: record.id.clone(),
             mount,
-        });
+        }),
+        None => Ok(()),
     }
-    match store.remove(&record.id) {
+}
+
+/// A removal that found nothing to remove did its job.
+fn state_result(result: hs_state::Result<()>) -> Result<()> {
+    match result {
         Ok(()) | Err(hs_state::Error::NotFound { .. }) => Ok(()),
         Err(e) => Err(HsError::State(e.to_string())),
     }

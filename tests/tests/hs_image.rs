@@ -392,6 +392,27 @@ fn rm_flag_removes_the_container_after_a_foreground_run() {
 }
 
 #[test]
+fn a_foreground_rm_run_returns_with_its_name_free_and_its_layer_is_deleted_after() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let name = hs_tests::unique("quick");
+    let write = "dd if=/dev/zero of=/written bs=1024 count=64 2>/dev/null";
+    let (code, _, err) = world.run(&["run", "--rm", "--name", &name, &rootfs(), "sh", "-c", write]);
+    assert_eq!(code, 0, "{err}");
+    // At once, not eventually: nothing is listed and the name is free.
+    assert_eq!(world.ok(&["ps", "-a", "-q"]), "");
+    let (code, _, err) = world.run(&["run", "--rm", "--name", &name, &rootfs(), "true"]);
+    assert_eq!(code, 0, "{err}");
+    // The layers (hidden ones included) go with the monitor's cleanup.
+    let containers = world.env.root().join("containers");
+    assert!(wait_until(Duration::from_secs(10), || {
+        std::fs::read_dir(&containers).map_or(true, |mut d| d.next().is_none())
+    }));
+}
+
+#[test]
 fn a_cleaned_up_exit_removes_the_cgroups() {
     if !hs_tests::require_root() {
         return;
