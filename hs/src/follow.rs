@@ -18,8 +18,11 @@ use crate::lifecycle::wait_gone;
 
 /// How often the log is read while the init runs (output latency).
 const LIVE_POLL: Duration = Duration::from_millis(10);
-/// How often the exit file is looked for once the init is gone.
-const END_POLL: Duration = Duration::from_millis(1);
+/// How often the exit file is looked for once the init is gone: the
+/// monitor writes it within a millisecond or so (it reaps the chain, drains
+/// the output, renames the file), and each look is one stat, so a fine
+/// poll costs little and saves half a poll period on every short run.
+const END_POLL: Duration = Duration::from_micros(100);
 
 /// Copies the output logged from `since` on to stdout and stderr, as it
 /// comes, until `exit_file` exists and the log is drained. Gives up when
