@@ -111,26 +111,53 @@ pub fn start_prepared(store: &Store, record: &Record, tools: &Tools) -> Result<(
 
     let monitor: MonitorInfo = read_info(monitor_read).unwrap_or_default();
     let cgroups: CgroupInfo = read_info(cgroup_read).unwrap_or_default();
-    let now = chrono::Utc::now();
+    let started = Started {
+        monitor: monitor.monitor_pid.and_then(ProcessRef::of),
+        init: monitor.init_pid.map(|pid| ProcessRef::of(pid).ok_or(pid)),
+        at: chrono::Utc::now(),
+    };
     let result = store.update(id, |state| {
         if state.cgroups.is_empty() {
             state.cgroups = cgroups.cgroups;
         }
-        // The container may have run and been cleaned up already (a quick
-        // `true`): then `hs cleanup` recorded the end, which stands.
-        if state.finished.is_some() || state.status == Status::Exited {
-            return;
-        }
-        state.status = Status::Running;
-        state.monitor = monitor.monitor_pid.and_then(ProcessRef::of);
-        state.init = monitor.init_pid.and_then(ProcessRef::of);
-        state.started = Some(now);
+        record_start(state, started);
     });
     match result {
         // `--rm` cleanup removed it already: it ran and is gone.
         Err(hs_state::Error::NotFound { .. }) => Ok(()),
         Err(e) => Err(HsError::State(e.to_string()).into()),
         Ok(_) => Ok(()),
+    }
+}
+
+/// What the monitor reported of a start, as found in /proc right after.
+struct Started {
+    monitor: Option<ProcessRef>,
+    /// The init's reference, or its pid when it has ended already.
+    init: Option<Result<ProcessRef, i32>>,
+    at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Records a start in `state`, unless the container ran and was cleaned up
+/// already (a quick `true`): then `hs cleanup` recorded the end, which
+/// stands.
+fn record_start(state: &mut hs_state::State, started: Started) {
+    if state.finished.is_some() || state.status == Status::Exited {
+        return;
+    }
+    state.monitor = started.monitor;
+    state.started = Some(started.at);
+    match started.init {
+        Some(Ok(init)) => {
+            state.status = Status::Running;
+            state.init = Some(init);
+        }
+        // The init has ended already: "running" with no init would fall
+        // back on the monitor, alive for its cleanup, and show a finished
+        // container as running until the cleanup records the end (and a
+        // foreground `run --rm` would leave its removal to the cleanup).
+        Some(Err(_gone)) => {}
+        None => state.status = Status::Running,
     }
 }
 
@@ -238,4 +265,45 @@ pub fn caller_window_size() -> Option<hs_common::console::WindowSize> {
     [std::io::stdin().as_fd(), std::io::stdout().as_fd()]
         .into_iter()
         .find_map(hs_common::console::WindowSize::of_terminal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn started(init: Option<Result<ProcessRef, i32>>) -> Started {
+        Started {
+            monitor: ProcessRef::of(std::process::id() as i32),
+            init,
+            at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_start_with_a_live_init_is_running() {
+        let own = ProcessRef::of(std::process::id() as i32).unwrap();
+        let mut state = hs_state::State::new();
+        record_start(&mut state, started(Some(Ok(own))));
+        assert_eq!(state.status, Status::Running);
+        assert_eq!(state.init, Some(own));
+    }
+
+    #[test]
+    fn a_start_whose_init_has_ended_is_not_recorded_as_running() {
+        let mut state = hs_state::State::new();
+        record_start(&mut state, started(Some(Err(1 << 22))));
+        assert_eq!(state.status, Status::Created);
+        assert_eq!(state.init, None);
+        assert!(state.started.is_some());
+    }
+
+    #[test]
+    fn an_end_recorded_first_stands() {
+        let own = ProcessRef::of(std::process::id() as i32).unwrap();
+        let mut state = hs_state::State::new();
+        state.status = Status::Exited;
+        record_start(&mut state, started(Some(Ok(own))));
+        assert_eq!(state.status, Status::Exited);
+        assert_eq!(state.init, None);
+    }
 }
