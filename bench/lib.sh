@@ -20,6 +20,25 @@ BENCH_RUN_NO=${BENCH_RUN_NO:-1}
 
 bench_log() { printf 'bench: %s\n' "$*" >&2; }
 
+# Waits (up to 60 s) until the disks have completed no write and no discard
+# for 2 s: on this machine's ext4 (mounted with discard) deleting a few
+# thousand files keeps the disk busy for a while, and every row that
+# creates and deletes files (hs's layers) is slowed meanwhile.
+bench_wait_disk_idle() {
+	local before after waited=0 quiet=0
+	disk_ops() { awk '{ n += $5 + $12 } END { print n + 0 }' /sys/block/*/stat 2>/dev/null; }
+	before=$(disk_ops)
+	while ((quiet < 2 && waited < 60)); do
+		sleep 1
+		waited=$((waited + 1))
+		after=$(disk_ops)
+		if [[ $after == "$before" ]]; then quiet=$((quiet + 1)); else quiet=0; fi
+		before=$after
+	done
+	((waited > 2)) && bench_log "waited ${waited} s for the disk to be idle"
+	return 0
+}
+
 # A tool script's start: it must run as root and hs tool NAME must be
 # built in $bin (set by the caller). Prints the tool's path; fails with
 # 125 after one log line otherwise. Usage: ov=$(bench_tool overlay hs-overlay) || exit 125
