@@ -7,6 +7,7 @@ use crate::error::Outcome;
 use hs_state::{Record, Store};
 
 use crate::chain::Tools;
+use crate::follow::Init;
 use crate::launch::{self, StartError};
 use crate::lifecycle;
 
@@ -46,11 +47,11 @@ pub fn foreground(
         Err(StartError::Hs(e)) => return Err(e.into()),
     }
     let state = store.get(&record.id).ok().map(|r| r.state);
-    let init = state.as_ref().and_then(|s| s.init);
     let monitor = state.as_ref().and_then(|s| s.monitor);
+    let init = Init::of(state.as_ref());
     match init {
-        Some(init) => forward_signals(signals, init.pid),
-        None => {
+        Init::Live(init) => forward_signals(signals, init.pid),
+        Init::Ended | Init::Unknown => {
             let _ = signals.thread_unblock();
         }
     }

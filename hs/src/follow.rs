@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hs_pty::log::{Record, Stream};
-use hs_state::ProcessRef;
+use hs_state::schema::Status;
+use hs_state::{ProcessRef, State};
 
 use crate::error::{HsError, Result};
 use crate::lifecycle::wait_gone;
@@ -24,6 +25,32 @@ const LIVE_POLL: Duration = Duration::from_millis(10);
 /// poll costs little and saves half a poll period on every short run.
 const END_POLL: Duration = Duration::from_micros(100);
 
+/// What a foreground run knows of its container's init when it starts to
+/// follow the log.
+#[derive(Debug, Clone, Copy)]
+pub enum Init {
+    /// Its process: a pidfd wakes the follower when it ends.
+    Live(ProcessRef),
+    /// It ended before hs could record the start (a quick `true`): the exit
+    /// file is due any moment.
+    Ended,
+    /// Not reported: the log is polled.
+    Unknown,
+}
+
+impl Init {
+    /// The init as recorded in `state` right after the start (no state:
+    /// the record vanished, the log is polled).
+    pub fn of(state: Option<&State>) -> Init {
+        match state.map(|s| (s.init, s.status)) {
+            Some((Some(init), _)) => Init::Live(init),
+            Some((None, Status::Running)) | None => Init::Unknown,
+            // Ended before the start was recorded (see launch::record_start).
+            Some((None, _)) => Init::Ended,
+        }
+    }
+}
+
 /// Copies the output logged from `since` on to stdout and stderr, as it
 /// comes, until `exit_file` exists and the log is drained. Gives up when
 /// the monitor is gone without writing it (killed, or the container was
@@ -32,7 +59,7 @@ pub fn follow(
     log: &Path,
     exit_file: &Path,
     since: DateTime<Utc>,
-    init: Option<ProcessRef>,
+    init: Init,
     monitor: Option<ProcessRef>,
 ) -> Result<()> {
     let mut file = File::open(log)
@@ -65,12 +92,12 @@ pub fn follow(
             ));
         }
         match init {
-            Some(init) if init.is_alive() => {
+            Init::Live(init) if init.is_alive() => {
                 wait_gone(&init, LIVE_POLL);
             }
             // The init is gone: the exit file follows in a moment.
-            Some(_) => std::thread::sleep(END_POLL),
-            None => std::thread::sleep(LIVE_POLL),
+            Init::Live(_) | Init::Ended => std::thread::sleep(END_POLL),
+            Init::Unknown => std::thread::sleep(LIVE_POLL),
         }
     }
 }
@@ -98,4 +125,33 @@ fn emit(lines: &[u8], since: DateTime<Utc>, log: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recorded_init_is_followed_by_its_pidfd() {
+        let own = ProcessRef::of(std::process::id() as i32).unwrap();
+        let mut state = State::new();
+        state.status = Status::Running;
+        state.init = Some(own);
+        assert!(matches!(Init::of(Some(&state)), Init::Live(init) if init == own));
+    }
+
+    #[test]
+    fn a_start_recorded_without_its_init_means_the_init_ended() {
+        // launch::record_start leaves the status alone when the init is gone.
+        let state = State::new();
+        assert!(matches!(Init::of(Some(&state)), Init::Ended));
+    }
+
+    #[test]
+    fn running_without_an_init_or_no_record_is_polled() {
+        let mut state = State::new();
+        state.status = Status::Running;
+        assert!(matches!(Init::of(Some(&state)), Init::Unknown));
+        assert!(matches!(Init::of(None), Init::Unknown));
+    }
 }
