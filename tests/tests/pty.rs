@@ -97,20 +97,26 @@ fn serve(flags: &[&str], program: &[&str]) -> Served {
     served
 }
 
+/// `hs-pty serve` with its socket, log and exit file in `dir`.
+fn serve_in(dir: &Path) -> Command {
+    let mut cmd = Command::new(bin("hs-pty"));
+    cmd.arg("serve")
+        .arg("--socket")
+        .arg(dir.join("attach.sock"))
+        .arg("--log")
+        .arg(dir.join("log"))
+        .arg("--exit-file")
+        .arg(dir.join("exit.json"));
+    cmd
+}
+
 /// Like [`serve`] but returns serve's exit code and stderr too.
 fn try_serve(flags: &[&str], program: &[&str]) -> (i32, Served, String) {
     let dir = tempdir_in_target("pty");
     let marker = unique("hs-pty-test");
     let (info_read, info_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
-    let mut cmd = Command::new(bin("hs-pty"));
-    cmd.arg("serve")
-        .arg("--socket")
-        .arg(dir.path().join("attach.sock"))
-        .arg("--log")
-        .arg(dir.path().join("log"))
-        .arg("--exit-file")
-        .arg(dir.path().join("exit.json"))
-        .args(["--detach", "--info-fd", "3"])
+    let mut cmd = serve_in(dir.path());
+    cmd.args(["--detach", "--info-fd", "3"])
         .args(flags)
         .arg("--")
         .args(program);
@@ -986,15 +992,8 @@ fn the_program_starts_with_no_signal_blocked_whatever_the_caller_blocked() {
 fn the_monitor_writes_its_log_and_exit_file_without_fsync() {
     let dir = tempdir_in_target("pty-nosync");
     let exit_file = dir.path().join("exit.json");
-    let mut cmd = Command::new(bin("hs-pty"));
-    cmd.arg("serve")
-        .arg("--socket")
-        .arg(dir.path().join("attach.sock"))
-        .arg("--log")
-        .arg(dir.path().join("log"))
-        .arg("--exit-file")
-        .arg(&exit_file)
-        .args(["--", "sh", "-c", "echo logged"]);
+    let mut cmd = serve_in(dir.path());
+    cmd.args(["--", "sh", "-c", "echo logged"]);
     let (out, fsyncs) = hs_tests::run_counting_fsyncs(&cmd, b"");
     assert!(out.status.success(), "serve failed: {out:?}");
     let exit = std::fs::read_to_string(&exit_file).unwrap();
