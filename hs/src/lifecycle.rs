@@ -245,19 +245,6 @@ fn cgroup_rm(tools: &Tools, address: Vec<String>) {
     }
 }
 
-/// Mount points at or below `dir` in this mount namespace.
-pub fn mounts_below(dir: &std::path::Path) -> Vec<String> {
-    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-    let prefix = dir.to_string_lossy().into_owned();
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .map(|mp| mp.replace("\\040", " ").replace("\\134", "\\"))
-        .filter(|mp| mp == &prefix || mp.starts_with(&format!("{prefix}/")))
-        .collect()
-}
-
 /// The file a foreground `run --rm` holds a shared flock on until it has
 /// read the exit code and unlisted the container: `hs cleanup` waits for
 /// that before it deletes anything, or the exit file would vanish before
@@ -316,35 +303,24 @@ pub fn remove(store: &Store, record: &Record, force: bool, tools: &Tools) -> Res
     remove_record(store, record)
 }
 
-/// Deletes a stopped container's record and layers, refusing when anything
-/// below its directory is a mount point in this mount namespace.
+/// Deletes a stopped container's record and layers; hs-state refuses when
+/// anything below its directory is a mount point in this mount namespace.
 pub fn remove_record(store: &Store, record: &Record) -> Result<()> {
-    refuse_mounts_inside(record)?;
-    state_result(store.remove(&record.id))
+    removal_result(store.remove(&record.id))
 }
 
 /// [`remove_record`] but for the deletion of the layers, which is left to
 /// `hs cleanup` ([`Store::unlist`]): the container is gone for every
 /// command and its name is free when this returns.
 pub fn unlist_record(store: &Store, record: &Record) -> Result<()> {
-    refuse_mounts_inside(record)?;
-    state_result(store.unlist(&record.id))
-}
-
-fn refuse_mounts_inside(record: &Record) -> Result<()> {
-    match mounts_below(&record.dir).into_iter().next() {
-        Some(mount) => Err(HsError::MountedInside {
-            id: record.id.clone(),
-            mount,
-        }),
-        None => Ok(()),
-    }
+    removal_result(store.unlist(&record.id))
 }
 
 /// A removal that found nothing to remove did its job.
-fn state_result(result: hs_state::Result<()>) -> Result<()> {
+fn removal_result(result: hs_state::Result<()>) -> Result<()> {
     match result {
         Ok(()) | Err(hs_state::Error::NotFound { .. }) => Ok(()),
+        Err(hs_state::Error::Mounted { id, mount }) => Err(HsError::MountedInside { id, mount }),
         Err(e) => Err(HsError::State(e.to_string())),
     }
 }
