@@ -113,28 +113,29 @@ for ((i = 1; i <= RUNS; i++)); do
 		if (pid == cleanup_pid) mark("cleanupexit", t)
 		if (pid == top) mark("end", t)
 	}
-	END {
-		if (mode == "exec") {
-			split("start cgroup root prog progexit end", order, " ")
-			split("hs: resolve the container, read its state|hs-cgroup exec --path: join the cgroups|hs-unshare --join: setns, fork into the pid namespace|the program itself|program exit → hs exec exits", label, "|")
-			for (i = 1; i < 6; i++) {
-				a = order[i]; b = order[i + 1]
-				if ((a in M) && (b in M)) printf "%02d %s\t%.3f\n", i, label[i], M[b] - M[a]
-				else printf "%02d %s\t-\n", i, label[i]
-			}
-			if (("start" in M) && ("end" in M)) printf "20 total: hs exec start → exit (traced)\t%.3f\n", M["end"] - M["start"]
-			printf "c1 execs\t%d\nc2 fsyncs\t%d\nc3 sleeps (clock_nanosleep)\t%d\n", execs, fsyncs, sleeps
-			exit
-		}
-		# The critical path, landmark to landmark...
-		split("start pty cgroup ns overlay root prog progexit nsexit exitfile end", order, " ")
-		split("hs: create the record, spawn the monitor|hs-pty serve: fork the monitor, exec the chain|hs-cgroup exec: create the cgroups, move in|hs-unshare --ns: namespaces, fork init|hs-overlay: mount the rootfs overlay|hs-unshare --root: /proc /sys /dev /tmp, pivot_root|the program itself|program exit → init reaped, namespaces gone|→ monitor writes the exit file|exit file → hs run exits", label, "|")
-		for (i = 1; i < 11; i++) {
+	# The critical path, landmark to landmark: KEYS in order, a LABEL
+	# ("|"-separated) for each step between two of them.
+	function phases(keys, labels, what,    order, label, n, i, a, b) {
+		n = split(keys, order, " ")
+		split(labels, label, "|")
+		for (i = 1; i < n; i++) {
 			a = order[i]; b = order[i + 1]
 			if ((a in M) && (b in M)) printf "%02d %s\t%.3f\n", i, label[i], M[b] - M[a]
 			else printf "%02d %s\t-\n", i, label[i]
 		}
-		if (("start" in M) && ("end" in M)) printf "20 total: hs run start → exit (traced)\t%.3f\n", M["end"] - M["start"]
+		if (("start" in M) && ("end" in M)) printf "20 total: %s start → exit (traced)\t%.3f\n", what, M["end"] - M["start"]
+	}
+	END {
+		if (mode == "exec") {
+			phases("start cgroup root prog progexit end",
+				"hs: resolve the container, read its state|hs-cgroup exec --path: join the cgroups|hs-unshare --join: setns, fork into the pid namespace|the program itself|program exit → hs exec exits",
+				"hs exec")
+			printf "c1 execs\t%d\nc2 fsyncs\t%d\nc3 sleeps (clock_nanosleep)\t%d\n", execs, fsyncs, sleeps
+			exit
+		}
+		phases("start pty cgroup ns overlay root prog progexit nsexit exitfile end",
+			"hs: create the record, spawn the monitor|hs-pty serve: fork the monitor, exec the chain|hs-cgroup exec: create the cgroups, move in|hs-unshare --ns: namespaces, fork init|hs-overlay: mount the rootfs overlay|hs-unshare --root: /proc /sys /dev /tmp, pivot_root|the program itself|program exit → init reaped, namespaces gone|→ monitor writes the exit file|exit file → hs run exits",
+			"hs run")
 		# ...and what runs beside or after it.
 		if (("cleanup" in M) && ("cleanupexit" in M)) printf "30 off the path: on-exit hs cleanup, exec → exit\t%.3f\n", M["cleanupexit"] - M["cleanup"]
 		if (("end" in M) && ("cleanupexit" in M)) printf "31 off the path: hs cleanup ends after hs run exits by\t%.3f\n", M["cleanupexit"] - M["end"]
