@@ -41,14 +41,12 @@ pub fn foreground(
     signals
         .thread_block()
         .map_err(|e| Failure::tool(format!("blocking signals: {e}")))?;
-    match launch::start(store, record, tools) {
-        Ok(()) => {}
+    let started = match launch::start(store, record, tools) {
+        Ok(started) => started,
         Err(StartError::Failed(code)) => return Ok(code),
         Err(StartError::Hs(e)) => return Err(e.into()),
-    }
-    let state = store.get(&record.id).ok().map(|r| r.state);
-    let monitor = state.as_ref().and_then(|s| s.monitor);
-    let init = Init::of(state.as_ref());
+    };
+    let init = Init::of(&started);
     match init {
         Init::Live(init) => forward_signals(signals, init.pid),
         Init::Ended | Init::Unknown => {
@@ -56,7 +54,13 @@ pub fn foreground(
         }
     }
     let layout = launch::layout(store, &record.id);
-    crate::follow::follow(&layout.log(), &layout.exit_file(), since, init, monitor)?;
+    crate::follow::follow(
+        &layout.log(),
+        &layout.exit_file(),
+        since,
+        init,
+        started.monitor,
+    )?;
     let exit = hs_pty::exit_file::ExitFile::read(&layout.exit_file()).map_err(Failure::tool)?;
     // A --rm container's record is about to go: no point writing to it.
     if !record.config.auto_remove {
@@ -90,7 +94,7 @@ fn attached(
     }
     let attached = attach_to(store, record, detach_keys, !stdin, RUN_TAIL_BYTES);
     match launcher.join() {
-        Ok(Ok(())) => attached,
+        Ok(Ok(_)) => attached,
         Ok(Err(StartError::Failed(code))) => Ok(code),
         Ok(Err(StartError::Hs(e))) => Err(e.into()),
         Err(_) => Err(Failure::tool(

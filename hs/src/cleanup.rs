@@ -19,11 +19,16 @@ pub fn cleanup(args: CleanupArgs) -> Outcome {
         .resolve(&args.container)
         .unwrap_or_else(|_| args.container.clone());
     let layout = launch::layout(&store, &id);
-    let exit = hs_pty::exit_file::ExitFile::read(&layout.exit_file()).ok();
-    let record = if lifecycle::record_exit(&store, &id, exit.as_ref())? {
-        store.get(&id).ok()
-    } else {
-        None
+    let record = store.get(&id).ok();
+    // A `--rm` container is deleted below, or by its foreground client:
+    // recording how it ended would be a write nobody reads.
+    let record = match record {
+        Some(record) if !record.config.auto_remove => {
+            let exit = hs_pty::exit_file::ExitFile::read(&layout.exit_file()).ok();
+            lifecycle::record_exit(&store, &id, exit.as_ref())?;
+            store.get(&id).ok()
+        }
+        other => other,
     };
     match &record {
         Some(record) => lifecycle::remove_cgroups(record, &tools),
@@ -36,7 +41,12 @@ pub fn cleanup(args: CleanupArgs) -> Outcome {
     lifecycle::wait_for_client(&layout.dir);
     if let Some(record) = record.and_then(|r| store.get(&r.id).ok()) {
         if record.config.auto_remove {
-            lifecycle::remove(&store, &record, false, &tools)?;
+            if let Err(e) = lifecycle::remove(&store, &record, false, &tools) {
+                // It stays (something is mounted below it): say how it ended.
+                let exit = hs_pty::exit_file::ExitFile::read(&layout.exit_file()).ok();
+                lifecycle::record_exit(&store, &id, exit.as_ref())?;
+                return Err(e.into());
+            }
         }
     }
     store

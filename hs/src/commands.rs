@@ -151,7 +151,7 @@ fn run(args: RunArgs) -> Outcome {
     };
     if detach {
         return match launch::start(&store, &record, &tools) {
-            Ok(()) => {
+            Ok(_) => {
                 println!("{}", record.id);
                 Ok(0)
             }
@@ -209,7 +209,7 @@ fn start_one(
         return Err(HsError::AlreadyRunning(reference.to_string()).into());
     }
     match launch::start(store, &record, tools) {
-        Ok(()) => Ok(record),
+        Ok(_) => Ok(record),
         Err(StartError::Failed(code)) => Err(Failure::new(code, String::new())),
         Err(StartError::Hs(e)) => Err(e.into()),
     }
@@ -260,7 +260,7 @@ fn restart(args: RestartArgs) -> Outcome {
         lifecycle::stop(&record, grace, &tools)?;
         let record = resolve(&store, reference)?;
         match launch::start(&store, &record, &tools) {
-            Ok(()) => Ok(()),
+            Ok(_) => Ok(()),
             Err(StartError::Failed(code)) => Err(HsError::Other(format!(
                 "restarting {reference}: the command failed to start (exit {code})"
             ))),

@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hs_pty::log::{Record, Stream};
-use hs_state::schema::Status;
-use hs_state::{ProcessRef, State};
+use hs_state::ProcessRef;
 
 use crate::error::{HsError, Result};
+use crate::launch::Started;
 use crate::lifecycle::wait_gone;
 
 /// How often the log is read while the init runs (output latency).
@@ -31,22 +31,20 @@ const END_POLL: Duration = Duration::from_micros(100);
 pub enum Init {
     /// Its process: a pidfd wakes the follower when it ends.
     Live(ProcessRef),
-    /// It ended before hs could record the start (a quick `true`): the exit
-    /// file is due any moment.
+    /// It ended before hs had the start's report (a quick `true`): the
+    /// exit file is due any moment.
     Ended,
     /// Not reported: the log is polled.
     Unknown,
 }
 
 impl Init {
-    /// The init as recorded in `state` right after the start (no state:
-    /// the record vanished, the log is polled).
-    pub fn of(state: Option<&State>) -> Init {
-        match state.map(|s| (s.init, s.status)) {
-            Some((Some(init), _)) => Init::Live(init),
-            Some((None, Status::Running)) | None => Init::Unknown,
-            // Ended before the start was recorded (see launch::record_start).
-            Some((None, _)) => Init::Ended,
+    /// The init as the monitor reported it at the start.
+    pub fn of(started: &Started) -> Init {
+        match started.init {
+            Some(Ok(init)) => Init::Live(init),
+            Some(Err(_gone)) => Init::Ended,
+            None => Init::Unknown,
         }
     }
 }
@@ -131,27 +129,30 @@ fn emit(lines: &[u8], since: DateTime<Utc>, log: &Path) -> Result<()> {
 mod tests {
     use super::*;
 
+    fn started(init: Option<std::result::Result<ProcessRef, i32>>) -> Started {
+        Started {
+            monitor: None,
+            init,
+            at: Utc::now(),
+        }
+    }
+
     #[test]
-    fn a_recorded_init_is_followed_by_its_pidfd() {
+    fn a_live_init_is_followed_by_its_pidfd() {
         let own = ProcessRef::of(std::process::id() as i32).unwrap();
-        let mut state = State::new();
-        state.status = Status::Running;
-        state.init = Some(own);
-        assert!(matches!(Init::of(Some(&state)), Init::Live(init) if init == own));
+        assert!(matches!(Init::of(&started(Some(Ok(own)))), Init::Live(init) if init == own));
     }
 
     #[test]
-    fn a_start_recorded_without_its_init_means_the_init_ended() {
-        // launch::record_start leaves the status alone when the init is gone.
-        let state = State::new();
-        assert!(matches!(Init::of(Some(&state)), Init::Ended));
+    fn an_init_gone_by_the_report_means_the_exit_file_is_due() {
+        assert!(matches!(
+            Init::of(&started(Some(Err(1 << 22)))),
+            Init::Ended
+        ));
     }
 
     #[test]
-    fn running_without_an_init_or_no_record_is_polled() {
-        let mut state = State::new();
-        state.status = Status::Running;
-        assert!(matches!(Init::of(Some(&state)), Init::Unknown));
-        assert!(matches!(Init::of(None), Init::Unknown));
+    fn an_unreported_init_is_polled() {
+        assert!(matches!(Init::of(&started(None)), Init::Unknown));
     }
 }

@@ -49,14 +49,20 @@ pub fn layout(store: &Store, id: &str) -> Layout {
     Layout::new(store.root(), &store.container_dir(id))
 }
 
-/// Starts the container of `record` and records it as running.
-pub fn start(store: &Store, record: &Record, tools: &Tools) -> Result<(), StartError> {
+/// Starts the container of `record`, records it as running, and returns
+/// what the monitor reported (a foreground run follows it without reading
+/// the record back).
+pub fn start(store: &Store, record: &Record, tools: &Tools) -> Result<Started, StartError> {
     prepare(store, record)?;
     start_prepared(store, record, tools)
 }
 
 /// [`start`] after [`prepare`]: runs the chain and waits for its handshake.
-pub fn start_prepared(store: &Store, record: &Record, tools: &Tools) -> Result<(), StartError> {
+pub fn start_prepared(
+    store: &Store,
+    record: &Record,
+    tools: &Tools,
+) -> Result<Started, StartError> {
     let id = &record.id;
     let layout = layout(store, id);
 
@@ -116,32 +122,38 @@ pub fn start_prepared(store: &Store, record: &Record, tools: &Tools) -> Result<(
         init: monitor.init_pid.map(|pid| ProcessRef::of(pid).ok_or(pid)),
         at: chrono::Utc::now(),
     };
+    // A `--rm` container whose program has ended already (a quick `true`)
+    // is about to be removed: writing its start would only cost a file.
+    if record.config.auto_remove && matches!(started.init, Some(Err(_))) {
+        return Ok(started);
+    }
     let result = store.update(id, |state| {
         if state.cgroups.is_empty() {
             state.cgroups = cgroups.cgroups;
         }
-        record_start(state, started);
+        record_start(state, &started);
     });
     match result {
         // `--rm` cleanup removed it already: it ran and is gone.
-        Err(hs_state::Error::NotFound { .. }) => Ok(()),
+        Err(hs_state::Error::NotFound { .. }) => Ok(started),
         Err(e) => Err(HsError::State(e.to_string()).into()),
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(started),
     }
 }
 
 /// What the monitor reported of a start, as found in /proc right after.
-struct Started {
-    monitor: Option<ProcessRef>,
+#[derive(Debug, Clone, Copy)]
+pub struct Started {
+    pub monitor: Option<ProcessRef>,
     /// The init's reference, or its pid when it has ended already.
-    init: Option<Result<ProcessRef, i32>>,
-    at: chrono::DateTime<chrono::Utc>,
+    pub init: Option<Result<ProcessRef, i32>>,
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Records a start in `state`, unless the container ran and was cleaned up
 /// already (a quick `true`): then `hs cleanup` recorded the end, which
 /// stands.
-fn record_start(state: &mut hs_state::State, started: Started) {
+fn record_start(state: &mut hs_state::State, started: &Started) {
     if state.finished.is_some() || state.status == Status::Exited {
         return;
     }
@@ -283,7 +295,7 @@ mod tests {
     fn a_start_with_a_live_init_is_running() {
         let own = ProcessRef::of(std::process::id() as i32).unwrap();
         let mut state = hs_state::State::new();
-        record_start(&mut state, started(Some(Ok(own))));
+        record_start(&mut state, &started(Some(Ok(own))));
         assert_eq!(state.status, Status::Running);
         assert_eq!(state.init, Some(own));
     }
@@ -291,7 +303,7 @@ mod tests {
     #[test]
     fn a_start_whose_init_has_ended_is_not_recorded_as_running() {
         let mut state = hs_state::State::new();
-        record_start(&mut state, started(Some(Err(1 << 22))));
+        record_start(&mut state, &started(Some(Err(1 << 22))));
         assert_eq!(state.status, Status::Created);
         assert_eq!(state.init, None);
         assert!(state.started.is_some());
@@ -302,7 +314,7 @@ mod tests {
         let own = ProcessRef::of(std::process::id() as i32).unwrap();
         let mut state = hs_state::State::new();
         state.status = Status::Exited;
-        record_start(&mut state, started(Some(Ok(own))));
+        record_start(&mut state, &started(Some(Ok(own))));
         assert_eq!(state.status, Status::Exited);
         assert_eq!(state.init, None);
     }

@@ -245,34 +245,28 @@ fn cgroup_rm(tools: &Tools, address: Vec<String>) {
     }
 }
 
-/// The file a foreground `run --rm` holds a shared flock on until it has
-/// read the exit code and unlisted the container: `hs cleanup` waits for
-/// that before it deletes anything, or the exit file would vanish before
-/// the client could read it.
-const CLIENT_LOCK: &str = "client.lock";
-
-/// A foreground client's claim on removing its `--rm` container itself.
+/// A foreground client's claim on removing its `--rm` container itself:
+/// a shared flock on the container's directory, held until it has read the
+/// exit code and unlisted the container. `hs cleanup` waits for it before
+/// it deletes anything, or the exit file would vanish before the client
+/// could read it. The directory itself, not a lock file in it: one file
+/// less to create on every run.
 pub struct RemovalClaim {
     _lock: nix::fcntl::Flock<std::fs::File>,
 }
 
 pub fn claim_removal(dir: &std::path::Path) -> Result<RemovalClaim> {
-    let path = dir.join(CLIENT_LOCK);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| HsError::io(format!("opening {}", path.display()), e))?;
+    let file = std::fs::File::open(dir)
+        .map_err(|e| HsError::io(format!("opening {}", dir.display()), e))?;
     let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockShared)
-        .map_err(|(_, e)| HsError::io(format!("locking {}", path.display()), e.into()))?;
+        .map_err(|(_, e)| HsError::io(format!("locking {}", dir.display()), e.into()))?;
     Ok(RemovalClaim { _lock: lock })
 }
 
 /// Returns once no foreground client holds its claim on `dir` (at once
 /// when there is none, or the directory was unlisted already).
 pub fn wait_for_client(dir: &std::path::Path) {
-    if let Ok(file) = std::fs::File::open(dir.join(CLIENT_LOCK)) {
+    if let Ok(file) = std::fs::File::open(dir) {
         // Blocks until the client dropped its shared lock (or died).
         let _ = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive);
     }
