@@ -261,6 +261,7 @@ impl Group {
         loop {
             let pids = match freezer {
                 Some(f) => {
+                    trace("freeze", f.dir());
                     let frozen = f.set_frozen(true, deadline);
                     let signalled = frozen.and_then(|()| self.signal_all(signal));
                     // Thaw whatever happened: a cgroup left frozen (or stuck
@@ -350,7 +351,11 @@ impl Group {
             return Ok(());
         }
         let deadline = Instant::now() + timeout;
-        if kill {
+        // Killing without cgroup.kill freezes the cgroup, and the first
+        // freeze on the machine (and the thaw) flips a kernel static key:
+        // code patched live, with an IPI to every CPU. A container's cgroup
+        // is usually empty by the time it is removed: nothing to kill.
+        if kill && self.populated()? {
             self.kill(Signal::SIGKILL, deadline)?;
         }
         self.wait_empty(deadline)?;

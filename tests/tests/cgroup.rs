@@ -561,6 +561,40 @@ fn v1_kill_freezes_signals_and_thaws_until_a_forking_loop_is_gone() {
 }
 
 #[test]
+fn rm_kill_of_an_emptied_cgroup_removes_it_without_freezing() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let cg = Cg::new();
+    cg.spawn(&[], &["true"], 0);
+    cg.wait();
+    // Its v1 directories only: without the unified tree's cgroup.kill
+    // (as under bench/run, which unmounts it) a kill freezes.
+    let paths = v1_path_args(&cg);
+    let dirs: Vec<PathBuf> = cg
+        .dirs()
+        .into_iter()
+        .filter(|d| !d.starts_with("/sys/fs/cgroup/unified"))
+        .collect();
+    assert!(
+        dirs.iter().any(|d| d.starts_with("/sys/fs/cgroup/freezer")),
+        "{dirs:?}"
+    );
+    let mut rm = cg.env.cmd("hs-cgroup");
+    rm.args(["rm", "--kill"]).args(&paths).env("HS_TRACE", "1");
+    let out = run_ok(&mut rm);
+    let trace = String::from_utf8_lossy(&out.stderr);
+    let step = |name: &str| {
+        trace
+            .lines()
+            .any(|l| l.contains(&format!("trace: {name} ")))
+    };
+    assert!(step("rmdir"), "{trace}");
+    assert!(!step("freeze") && !step("kill"), "{trace}");
+    assert!(dirs.iter().all(|d| !d.exists()), "{dirs:?}");
+}
+
+#[test]
 fn v1_freeze_and_thaw_use_the_freezer_controller() {
     if !hs_tests::require_root() {
         return;
