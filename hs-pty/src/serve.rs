@@ -69,7 +69,7 @@ impl std::fmt::Display for Step {
             Step::Listen(p) => write!(f, "listen on {}", p.display()),
             Step::OpenLog(p) => write!(f, "append output to {}", p.display()),
             Step::RemoveStaleExitFile(p) => write!(f, "remove an earlier run's {}", p.display()),
-            Step::Detach => f.write_str("detach (double fork, setsid, stdio to /dev/null)"),
+            Step::Detach => f.write_str("detach (fork, setsid, stdio to /dev/null)"),
             Step::Spawn { terminal, program } => {
                 write!(
                     f,
@@ -355,39 +355,27 @@ fn release_startup_heap() {
     }
 }
 
-/// Double fork and setsid. Returns in the monitor (the grandchild) with
-/// the pipe to report the start-up outcome on; the original process waits
-/// for that outcome and exits with it.
+/// Fork and setsid. Returns in the monitor (the child) with the pipe to
+/// report the start-up outcome on; the original process waits for that
+/// outcome and exits with it.
+///
+/// One fork, not the classic two: the second only keeps a session leader
+/// from acquiring a controlling terminal by opening one, and the monitor
+/// never does (openpty opens both ends O_NOCTTY; a console pty arrives as a
+/// received fd). It saved a fork and a wait on every start.
 fn daemonize() -> Result<OwnedFd, Failure> {
     let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
         .map_err(|e| Failure::tool(format!("creating the start-up pipe: {e}")))?;
     // SAFETY: single-threaded; both sides continue with plain Rust code.
     match unsafe { nix::unistd::fork() }.map_err(|e| Failure::tool(format!("forking: {e}")))? {
-        ForkResult::Parent { child } => {
+        ForkResult::Parent { .. } => {
             drop(write);
             let _ = hs_common::exec::close_inherited_fds(&[read.as_raw_fd()]);
-            let _ = nix::sys::wait::waitpid(child, None);
             std::process::exit(wait_for_start(read))
         }
         ForkResult::Child => {
             drop(read);
             let _ = nix::unistd::setsid();
-            // SAFETY: as above.
-            match unsafe { nix::unistd::fork() } {
-                Ok(ForkResult::Child) => {}
-                // SAFETY: the intermediate process leaves at once.
-                Ok(ForkResult::Parent { .. }) => unsafe { libc::_exit(0) },
-                Err(e) => {
-                    let failure = Failure::tool(format!("forking: {e}"));
-                    let start = StartReport {
-                        code: failure.code,
-                        error: Some(format!("hs-pty: error: {}", failure.message)),
-                    };
-                    let line = serde_json::to_vec(&start).unwrap_or_default();
-                    let _ = fdio::write_all(write.as_raw_fd(), &line);
-                    unsafe { libc::_exit(failure.code) }
-                }
-            }
             // open(2) itself rather than std::fs: the code the monitor
             // runs stays resident in it, and std's path handling is more.
             // SAFETY: opening /dev/null; the fd is ours.

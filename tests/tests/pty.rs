@@ -311,6 +311,20 @@ impl Drop for Term {
 }
 
 #[test]
+fn a_detached_monitor_leads_its_own_session_without_a_controlling_terminal() {
+    // Even after opening the container's PTY: --detach forks once, which
+    // is only right while the monitor never acquires a terminal.
+    let served = serve_sh(&["--tty"], "sleep 60");
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", served.monitor_pid))
+        .expect("the monitor's stat");
+    let after_comm = &stat[stat.rfind(')').expect("a stat line") + 2..];
+    // state ppid pgrp session tty_nr …
+    let fields: Vec<&str> = after_comm.split(' ').collect();
+    assert_eq!(fields[3], served.monitor_pid.to_string(), "session: {stat}");
+    assert_eq!(fields[4], "0", "controlling terminal: {stat}");
+}
+
+#[test]
 fn typed_commands_run_in_the_shell_and_exit_ends_the_attach_with_its_code() {
     let served = serve_sh(&["--tty"], "sh -i");
     let mut term = Term::spawn(&mut served.attach(&[]));
