@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -87,16 +87,10 @@ pub fn start_prepared(
         .stdout(Stdio::null())
         .env_remove(hs_common::sync::SYNC_ENV)
         .env_remove(hs_common::console::CONSOLE_ENV);
-    // The chain starts with no signal blocked, whatever this thread blocks
-    // (a foreground run blocks the signals it forwards before it starts).
-    // SAFETY: only sigprocmask, which is async-signal-safe, runs in the child.
-    unsafe {
-        command.pre_exec(|| {
-            nix::sys::signal::SigSet::empty()
-                .thread_set_mask()
-                .map_err(std::io::Error::from)
-        });
-    }
+    // No pre_exec hook (say, to unblock the signals a foreground run
+    // blocks before it starts): it would make std fork instead of
+    // posix_spawn's vfork, and copy-on-write fault this process's pages.
+    // hs-pty starts the chain with nothing blocked whatever it inherited.
     if record.config.tty {
         if let Some(size) = caller_window_size() {
             command.env(hs_common::console::SIZE_ENV, size.env_value());
