@@ -96,9 +96,8 @@ for ((i = 1; i <= RUNS; i++)); do
 			}
 			else if (name == "hs-pty") mark("pty", t)
 			else if (name == "hs-cgroup" && n[name] == 1) mark("cgroup", t)
-			else if (name == "hs-unshare" && n[name] == 1) { mark("ns", t); ns_pid = pid }
 			else if (name == "hs-overlay") mark("overlay", t)
-			else if (name == "hs-unshare" && n[name] == 2) mark("root", t)
+			else if (name == "hs-unshare" && n[name] == 1) { mark("root", t); ns_pid = pid }
 			else if (name == "hs" && n[name] == 2) { mark("cleanup", t); cleanup_pid = pid }
 		} else if (("root" in M) && !("prog" in M)) { mark("prog", t); prog_pid = pid; execs++ }
 		else execs++
@@ -133,8 +132,8 @@ for ((i = 1; i <= RUNS; i++)); do
 			printf "c1 execs\t%d\nc2 fsyncs\t%d\nc3 sleeps (clock_nanosleep)\t%d\n", execs, fsyncs, sleeps
 			exit
 		}
-		phases("start pty cgroup ns overlay root prog progexit nsexit exitfile end",
-			"hs: create the record, spawn the monitor|hs-pty serve: fork the monitor, exec the chain|hs-cgroup exec: create the cgroups, move in|hs-unshare --ns: namespaces, fork init|hs-overlay: mount the rootfs overlay|hs-unshare --root: /proc /sys /dev /tmp, pivot_root|the program itself|program exit → init reaped, namespaces gone|→ monitor writes the exit file|exit file → hs run exits",
+		phases("start pty cgroup overlay root prog progexit nsexit exitfile end",
+			"hs: create the record, spawn the monitor|hs-pty serve: fork the monitor, exec the chain|hs-cgroup exec: create the cgroups, move in|hs-overlay: mount namespace, the rootfs overlay|hs-unshare: namespaces, fork init, /proc /sys /dev /tmp, pivot_root|the program itself|program exit → init reaped, namespaces gone|→ monitor writes the exit file|exit file → hs run exits",
 			"hs run")
 		# ...and what runs beside or after it.
 		if (("cleanup" in M) && ("cleanupexit" in M)) printf "30 off the path: on-exit hs cleanup, exec → exit\t%.3f\n", M["cleanupexit"] - M["cleanup"]

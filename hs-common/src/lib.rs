@@ -7,6 +7,7 @@ pub mod console;
 pub mod exec;
 pub mod exit;
 pub mod info;
+pub mod mount_ns;
 pub mod proc;
 pub mod sibling;
 pub mod sync;

@@ -18,7 +18,8 @@ use hs_overlay::{diff, host, image, overlay::MountOption};
     after_help = "Exit codes: 125 hs-overlay failed (one line on stderr), 126 PROG cannot be \
                   executed, 127 PROG not found, else PROG's own status.\n\
                   HS_TRACE=1 logs every step. Run inside a private mount namespace \
-                  (hs-unshare --ns mnt) so the mounts die with it."
+                  (hs-unshare --ns mnt), or make one with --unshare-mount, so the \
+                  mounts die with it."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -48,6 +49,11 @@ enum Command {
         /// Write {"target":…,"mounts":[…]} to this fd
         #[arg(long, value_name = "FD")]
         info_fd: Option<i32>,
+        /// First move into a new mount namespace with / private (`unshare
+        /// --mount --propagation private`): the mounts are only ever seen by
+        /// PROG, and go with it. Needs PROG
+        #[arg(long)]
+        unshare_mount: bool,
         /// Check, print the steps (one shell-like line each) and do nothing
         #[arg(long)]
         dry_run: bool,
@@ -89,6 +95,11 @@ enum Command {
         /// Write {"target":…,"mounts":[…]} to this fd
         #[arg(long, value_name = "FD")]
         info_fd: Option<i32>,
+        /// First move into a new mount namespace with / private (`unshare
+        /// --mount --propagation private`): the mounts are only ever seen by
+        /// PROG, and go with it. Needs PROG
+        #[arg(long)]
+        unshare_mount: bool,
         /// Check, print the steps (one shell-like line each) and do nothing
         #[arg(long)]
         dry_run: bool,
@@ -132,6 +143,7 @@ fn run(command: Command) -> Result<i32, Failure> {
             target,
             options,
             info_fd,
+            unshare_mount,
             dry_run,
             prog,
         } => {
@@ -144,7 +156,12 @@ fn run(command: Command) -> Result<i32, Failure> {
                 options: parse_options(&options)?,
             };
             let ops = image::plan(&request)?;
-            run_plan(&request.target, &ops, dry_run, info_fd, &prog)
+            let how = How {
+                unshare_mount,
+                dry_run,
+                info_fd,
+            };
+            run_plan(&request.target, &ops, &how, &prog)
         }
         Command::Host {
             upper,
@@ -155,6 +172,7 @@ fn run(command: Command) -> Result<i32, Failure> {
             hide,
             options,
             info_fd,
+            unshare_mount,
             dry_run,
             prog,
         } => {
@@ -169,7 +187,12 @@ fn run(command: Command) -> Result<i32, Failure> {
                 options: parse_options(&options)?,
             };
             let ops = host::plan(&request, Path::new("/"))?;
-            run_plan(&request.target, &ops, dry_run, info_fd, &prog)
+            let how = How {
+                unshare_mount,
+                dry_run,
+                info_fd,
+            };
+            run_plan(&request.target, &ops, &how, &prog)
         }
         Command::Umount { target } => {
             hs_overlay::umount::umount_tree(&target)?;
@@ -204,24 +227,47 @@ fn parse_options(options: &[String]) -> Result<Vec<MountOption>, Failure> {
         .collect::<Result<_, _>>()?)
 }
 
-/// Prints the plan (`--dry-run`), or executes it, reports what was mounted
-/// and execs PROG (if any).
+/// How `mount` and `host` run their plan.
+struct How {
+    unshare_mount: bool,
+    dry_run: bool,
+    info_fd: Option<i32>,
+}
+
+/// Prints the plan (`--dry-run`), or executes it (in a new private mount
+/// namespace with `--unshare-mount`), reports what was mounted and execs
+/// PROG (if any).
 fn run_plan(
     target: &Path,
     ops: &[hs_overlay::plan::Op],
-    dry_run: bool,
-    info_fd: Option<i32>,
+    how: &How,
     prog: &[OsString],
 ) -> Result<i32, Failure> {
-    if dry_run {
-        let text: String = ops.iter().map(|op| format!("{op}\n")).collect();
+    if how.unshare_mount && prog.is_empty() {
+        return Err(Failure::tool(
+            "--unshare-mount needs a PROG: the mounts would go with hs-overlay",
+        ));
+    }
+    if how.dry_run {
+        let mut text = String::new();
+        if how.unshare_mount {
+            text.push_str("unshare --mount --propagation private\n");
+        }
+        text.extend(ops.iter().map(|op| format!("{op}\n")));
         std::io::stdout()
             .write_all(text.as_bytes())
             .map_err(|e| Failure::tool(format!("writing the plan: {e}")))?;
         return Ok(0);
     }
+    if how.unshare_mount {
+        // Before run_plan starts its helper threads: the kernel refuses a
+        // new mount namespace to a multithreaded process.
+        hs_common::trace::log("plan", "unshare --mount --propagation private");
+        hs_common::mount_ns::enter_private()
+            .map_err(|e| Failure::tool(format!("unshare --mount: {e}")))?;
+    }
     let mounted = hs_overlay::run_plan(target, ops)?;
-    if let Some(fd) = info_fd {
+    if let Some(fd) = how.info_fd {
         hs_common::info::write_info(fd, &mounted)?;
     }
     if prog.is_empty() {

@@ -5,7 +5,6 @@
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 
-use nix::mount::{mount, MsFlags};
 use nix::sched::CloneFlags;
 
 use crate::error::{io, sys, Error, Result};
@@ -126,14 +125,7 @@ pub fn create(namespaces: Namespaces, hostname: Option<&str>) -> Result<()> {
 
 /// `mount --make-rprivate /`.
 pub fn make_private() -> Result<()> {
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .map_err(sys("make / recursively private"))
+    hs_common::mount_ns::make_private().map_err(sys("make / recursively private"))
 }
 
 /// `ip link set lo up`, with the ioctls `ifconfig` uses.

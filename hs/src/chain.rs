@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use hs_state::schema::{Config, Limits, Rootfs};
 
-/// Namespaces every container gets (no net: a host mirror shares the
-/// host's network, as hoststack does).
-pub const NAMESPACES: &str = "mnt,pid,uts,ipc,cgroup";
+/// Namespaces hs-unshare makes for every container, on top of the mount
+/// namespace hs-overlay makes before it mounts (`--unshare-mount`); no
+/// net: a host mirror shares the host's network, as hoststack does.
+pub const NAMESPACES: &str = "pid,uts,ipc,cgroup";
 
 /// The cgroup parent when neither --cgroup-parent nor HS_CGROUP_PARENT says.
 pub const DEFAULT_CGROUP_PARENT: &str = "/hs";
@@ -120,7 +121,6 @@ pub fn run_chain(
     vec![
         monitor_step(config, id, layout, tools, info.map(|i| i.monitor)),
         cgroup_step(config, id, tools, info.map(|i| i.cgroup)),
-        namespace_step(config, &hostname, tools),
         overlay_step(config, layout, tools),
         root_step(config, &hostname, layout, tools),
     ]
@@ -211,15 +211,9 @@ pub fn limit_flags(limits: &Limits) -> Vec<String> {
     flags
 }
 
-fn namespace_step(config: &Config, hostname: &str, tools: &Tools) -> Vec<String> {
-    let mut step = words(&[&tools.unshare, "--ns", NAMESPACES, "--hostname", hostname]);
-    if !config.init {
-        step.push("--no-init".into());
-    }
-    step.push("--".into());
-    step
-}
-
+/// The overlay, mounted in a mount namespace of its own that hs-overlay
+/// makes first: the same isolation as `hs-unshare --ns mnt` before it, one
+/// exec less (the namespaces and the root are then one hs-unshare call).
 fn overlay_step(config: &Config, layout: &Layout, tools: &Tools) -> Vec<String> {
     let mut step = vec![tools.overlay.clone()];
     match &config.rootfs {
@@ -251,7 +245,7 @@ fn overlay_step(config: &Config, layout: &Layout, tools: &Tools) -> Vec<String> 
     if config.auto_remove {
         step.extend(words(&["--option", "volatile"]));
     }
-    step.push("--".into());
+    step.extend(words(&["--unshare-mount", "--"]));
     step
 }
 
@@ -261,8 +255,12 @@ fn push_lower_rest(step: &mut Vec<String>, layout: &Layout) {
     push_path(step, "--target", &layout.rootfs());
 }
 
+/// The namespaces, the PID 1, and the root on the mounted overlay.
 fn root_step(config: &Config, hostname: &str, layout: &Layout, tools: &Tools) -> Vec<String> {
-    let mut step = vec![tools.unshare.clone()];
+    let mut step = words(&[&tools.unshare, "--ns", NAMESPACES, "--hostname", hostname]);
+    if !config.init {
+        step.push("--no-init".into());
+    }
     push_path(&mut step, "--root", &layout.rootfs());
     for volume in &config.volumes {
         let mut spec = format!("{}:{}", volume.source, volume.destination);
@@ -388,28 +386,38 @@ mod tests {
     fn host_mirror_chain_runs_the_tools_in_designs_order() {
         let steps = chain(&config(Rootfs::Host { dirs: None }));
         let heads: Vec<&str> = steps.iter().map(|s| s[0].as_str()).collect();
-        assert_eq!(
-            heads,
-            [
-                "hs-pty",
-                "hs-cgroup",
-                "hs-unshare",
-                "hs-overlay",
-                "hs-unshare"
-            ]
-        );
-        assert_eq!(steps[3][1], "host");
-        assert!(steps[3].windows(2).any(|w| w == ["--hide", "/var/lib/hs"]));
-        for step in &steps[..4] {
+        assert_eq!(heads, ["hs-pty", "hs-cgroup", "hs-overlay", "hs-unshare"]);
+        assert_eq!(steps[2][1], "host");
+        assert!(steps[2].windows(2).any(|w| w == ["--hide", "/var/lib/hs"]));
+        for step in &steps[..3] {
             assert_eq!(step.last().map(String::as_str), Some("--"));
         }
-        assert!(steps[4].ends_with(&["--".into(), "sh".into(), "-c".into(), "echo hi".into()]));
+        assert!(steps[3].ends_with(&["--".into(), "sh".into(), "-c".into(), "echo hi".into()]));
+    }
+
+    #[test]
+    fn the_overlay_makes_the_mount_namespace_and_hs_unshare_the_others() {
+        for rootfs in [
+            Rootfs::Host { dirs: None },
+            Rootfs::Dir { path: "/r".into() },
+        ] {
+            let steps = chain(&config(rootfs));
+            assert!(steps[2].ends_with(&["--unshare-mount".into(), "--".into()]));
+            assert!(steps[3]
+                .windows(2)
+                .any(|w| w == ["--ns", "pid,uts,ipc,cgroup"]));
+            let root = steps[3].iter().position(|w| w == "--root").unwrap();
+            assert_eq!(
+                steps[3][root + 1],
+                format!("/var/lib/hs/containers/{ID}/rootfs")
+            );
+        }
     }
 
     #[test]
     fn only_rm_containers_mount_their_overlay_volatile() {
         let volatile =
-            |steps: &[Vec<String>]| steps[3].windows(2).any(|w| w == ["--option", "volatile"]);
+            |steps: &[Vec<String>]| steps[2].windows(2).any(|w| w == ["--option", "volatile"]);
         let mut kept = config(Rootfs::Host { dirs: None });
         assert!(!volatile(&chain(&kept)));
         kept.auto_remove = true;
@@ -422,7 +430,7 @@ mod tests {
     #[test]
     fn every_step_but_the_last_ends_in_a_double_dash() {
         let steps = chain(&config(Rootfs::Dir { path: "/r".into() }));
-        assert!(steps[..4].iter().all(|s| s.last().unwrap() == "--"));
+        assert!(steps[..3].iter().all(|s| s.last().unwrap() == "--"));
     }
 
     #[test]
@@ -430,7 +438,7 @@ mod tests {
         let steps = chain(&config(Rootfs::Dir {
             path: "/images/busybox".into(),
         }));
-        assert_eq!(steps[3][1..4], ["mount", "--lower", "/images/busybox"]);
+        assert_eq!(steps[2][1..4], ["mount", "--lower", "/images/busybox"]);
     }
 
     #[test]
@@ -440,7 +448,7 @@ mod tests {
             id: "sha256:x".into(),
             lowerdirs: vec!["/l/top".into(), "/l/base".into()],
         }));
-        assert_eq!(steps[3][3], "/l/top:/l/base");
+        assert_eq!(steps[2][3], "/l/top:/l/base");
     }
 
     #[test]
@@ -462,7 +470,7 @@ mod tests {
         let steps = chain(&c);
         assert!(steps[0].contains(&"--console".to_string()));
         assert!(steps[0].contains(&"--stdin".to_string()));
-        assert!(steps[4].contains(&"--console".to_string()));
+        assert!(steps[3].contains(&"--console".to_string()));
     }
 
     #[test]
@@ -481,15 +489,15 @@ mod tests {
     #[test]
     fn default_hostname_is_the_short_id() {
         let steps = chain(&config(Rootfs::Host { dirs: None }));
-        assert!(steps[2].windows(2).any(|w| w == ["--hostname", &ID[..12]]));
-        assert!(steps[4].contains(&format!("HOSTNAME={}", &ID[..12])));
+        assert!(steps[3].windows(2).any(|w| w == ["--hostname", &ID[..12]]));
+        assert!(steps[3].contains(&format!("HOSTNAME={}", &ID[..12])));
     }
 
     #[test]
     fn no_init_is_passed_on() {
         let mut c = config(Rootfs::Host { dirs: None });
         c.init = false;
-        assert!(chain(&c)[2].contains(&"--no-init".to_string()));
+        assert!(chain(&c)[3].contains(&"--no-init".to_string()));
     }
 
     #[test]
@@ -502,7 +510,7 @@ mod tests {
         }];
         c.workdir = Some("/app".into());
         c.user = Some("1000:1000".into());
-        let joined = chain(&c)[4].join(" ");
+        let joined = chain(&c)[3].join(" ");
         assert!(joined.contains("--volume /src:/app:ro"));
         assert!(joined.contains("--chdir /app"));
         assert!(joined.contains("--user 1000:1000"));

@@ -247,6 +247,72 @@ fn host_mirror_is_invisible_outside_its_namespace_and_gone_after_prog_exits() {
 }
 
 #[test]
+fn unshare_mount_keeps_the_mounts_out_of_the_callers_namespace() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    for mode in ["mount", "host"] {
+        let scratch = Scratch::new("ov-unshare");
+        let (top, _) = two_layers(&scratch);
+        let ready = scratch.path("ready");
+        // Run from the test's own mount namespace: hs-overlay makes its own.
+        let mut cmd = Command::new(bin("hs-overlay"));
+        cmd.arg(mode);
+        if mode == "mount" {
+            cmd.arg("--lower").arg(&top);
+        }
+        cmd.arg("--upper")
+            .arg(scratch.path("u"))
+            .arg("--work")
+            .arg(scratch.path("w"))
+            .arg("--target")
+            .arg(scratch.target())
+            .args(["--unshare-mount", "--", "sh", "-c"])
+            .arg(r#"echo $$ > "$1"; read line || true"#)
+            .arg("sh")
+            .arg(&ready);
+        let mut child = cmd.stdin(Stdio::piped()).spawn().unwrap();
+        assert!(wait_until(Duration::from_secs(10), || {
+            std::fs::read_to_string(&ready).is_ok_and(|s| s.ends_with('\n'))
+        }));
+        let pid = std::fs::read_to_string(&ready).unwrap().trim().to_string();
+        let theirs = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+        let target = scratch.target().canonicalize().unwrap();
+        assert!(
+            theirs.contains(&format!(" {} ", target.display())),
+            "{mode}: the chained program does not see its mounts"
+        );
+        assert_eq!(mounts_under(&target), Vec::<String>::new(), "{mode}");
+        drop(child.stdin.take());
+        assert!(child.wait().unwrap().success(), "{mode}");
+        assert_no_mounts_under(&target);
+    }
+}
+
+#[test]
+fn unshare_mount_without_a_program_is_refused() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let scratch = Scratch::new("ov-unshare-noprog");
+    let (top, _) = two_layers(&scratch);
+    let out = run(Command::new(bin("hs-overlay"))
+        .arg("mount")
+        .arg("--lower")
+        .arg(&top)
+        .arg("--upper")
+        .arg(scratch.path("u"))
+        .arg("--work")
+        .arg(scratch.path("w"))
+        .arg("--target")
+        .arg(scratch.target())
+        .arg("--unshare-mount"));
+    assert_tool_error(&out, "hs-overlay", "--unshare-mount needs a PROG");
+    assert!(!scratch.path("u").exists());
+    assert_no_mounts_under(&scratch.target().canonicalize().unwrap());
+}
+
+#[test]
 fn host_mirror_write_delete_and_rename_land_in_upper_and_leave_host_unchanged() {
     if !hs_tests::require_root() {
         return;
