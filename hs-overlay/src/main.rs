@@ -1,6 +1,10 @@
 //! hs-overlay: mount an overlay (image layers or the host mirror) and chain
 //! into PROG; unmount; diff an upper dir.
 
+// A C main on glibc (hs_common::tool_main!); the test harness brings its own.
+#![cfg_attr(all(not(test), target_env = "gnu"), no_main)]
+#![cfg_attr(test, allow(dead_code))]
+
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -127,11 +131,13 @@ enum Command {
     },
 }
 
-fn main() {
-    hs_common::run_main("hs-overlay", || {
-        let cli: Cli = hs_common::cli::parse("hs-overlay")?;
-        run(cli.command)
-    })
+// std's runtime start-up is skipped on glibc, as every chain pays it in
+// each tool: see hs_common::run_bare_main.
+hs_common::tool_main!("hs-overlay", run_cli);
+
+fn run_cli() -> Result<i32, Failure> {
+    let cli: Cli = hs_common::cli::parse("hs-overlay")?;
+    run(cli.command)
 }
 
 fn run(command: Command) -> Result<i32, Failure> {

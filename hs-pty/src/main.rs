@@ -1,4 +1,9 @@
 //! hs-pty: the container monitor and its attach client.
+
+// A C main on glibc (hs_common::tool_main!); the test harness brings its own.
+#![cfg_attr(all(not(test), target_env = "gnu"), no_main)]
+#![cfg_attr(test, allow(dead_code))]
+
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -137,51 +142,53 @@ struct RunArgs {
     program: Vec<OsString>,
 }
 
-fn main() {
-    hs_common::run_main("hs-pty", || {
-        let cli: Cli = hs_common::cli::parse("hs-pty")?;
-        match cli.command {
-            Command::Serve(args) => hs_pty::serve::serve(hs_pty::serve::ServeOptions {
-                socket: args.socket,
-                terminal: args.terminal.terminal(args.stdin),
+// std's runtime start-up is skipped on glibc, as every chain pays it in
+// each tool: see hs_common::run_bare_main.
+hs_common::tool_main!("hs-pty", run_cli);
+
+fn run_cli() -> Result<i32, hs_common::Failure> {
+    let cli: Cli = hs_common::cli::parse("hs-pty")?;
+    match cli.command {
+        Command::Serve(args) => hs_pty::serve::serve(hs_pty::serve::ServeOptions {
+            socket: args.socket,
+            terminal: args.terminal.terminal(args.stdin),
+            log: args.log,
+            exit_file: args.exit_file,
+            on_exit: args.on_exit.into_iter().chain(args.on_exit_arg).collect(),
+            detach: args.detach,
+            info_fd: args.info_fd,
+            program: args.program,
+        }),
+        Command::Attach(args) => hs_pty::attach::attach(hs_pty::attach::AttachOptions {
+            socket: args.socket,
+            detach_keys: hs_pty::detach_keys::parse(&args.detach_keys)?,
+            no_stdin: args.no_stdin,
+            tail_bytes: args.tail_bytes,
+        }),
+        Command::Logs(args) => {
+            let since = args
+                .since
+                .as_deref()
+                .map(|s| hs_pty::logs::parse_since(s, chrono::Utc::now()))
+                .transpose()?;
+            let opts = hs_pty::logs::LogsOptions {
                 log: args.log,
+                follow: args.follow,
                 exit_file: args.exit_file,
-                on_exit: args.on_exit.into_iter().chain(args.on_exit_arg).collect(),
-                detach: args.detach,
-                info_fd: args.info_fd,
-                program: args.program,
-            }),
-            Command::Attach(args) => hs_pty::attach::attach(hs_pty::attach::AttachOptions {
-                socket: args.socket,
-                detach_keys: hs_pty::detach_keys::parse(&args.detach_keys)?,
-                no_stdin: args.no_stdin,
-                tail_bytes: args.tail_bytes,
-            }),
-            Command::Logs(args) => {
-                let since = args
-                    .since
-                    .as_deref()
-                    .map(|s| hs_pty::logs::parse_since(s, chrono::Utc::now()))
-                    .transpose()?;
-                let opts = hs_pty::logs::LogsOptions {
-                    log: args.log,
-                    follow: args.follow,
-                    exit_file: args.exit_file,
-                    tail: args.tail,
-                    timestamps: args.timestamps,
-                    since,
-                };
-                let (out, err) = (std::io::stdout(), std::io::stderr());
-                hs_pty::logs::logs(&opts, out.lock(), err.lock()).map(|()| 0)
-            }
-            Command::Run(args) => {
-                // Without a PTY there is nothing to relay: PROG gets our stdio.
-                let terminal = match args.terminal.tty {
-                    true => args.terminal.terminal(false),
-                    false => Terminal::Inherit,
-                };
-                hs_pty::run::run(terminal, &args.program)
-            }
+                tail: args.tail,
+                timestamps: args.timestamps,
+                since,
+            };
+            let (out, err) = (std::io::stdout(), std::io::stderr());
+            hs_pty::logs::logs(&opts, out.lock(), err.lock()).map(|()| 0)
         }
-    })
+        Command::Run(args) => {
+            // Without a PTY there is nothing to relay: PROG gets our stdio.
+            let terminal = match args.terminal.tty {
+                true => args.terminal.terminal(false),
+                false => Terminal::Inherit,
+            };
+            hs_pty::run::run(terminal, &args.program)
+        }
+    }
 }
