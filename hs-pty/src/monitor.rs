@@ -9,7 +9,7 @@
 //! one hopelessly behind is dropped.
 
 use std::collections::VecDeque;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use hs_common::console::{self, WindowSize};
@@ -205,6 +205,9 @@ pub struct Monitor {
     local: Option<Local>,
     packet: Vec<u8>,
     batch: Batch,
+    /// The chain's mount namespace, held from the start until the exit is
+    /// reported (see [`Monitor::hold_mount_namespace`]).
+    mount_ns: Option<OwnedFd>,
 }
 
 /// Output read but not handed out yet (see [`BATCH_WINDOW`]).
@@ -267,6 +270,23 @@ impl Monitor {
                 stream: Stream::Stdout,
                 since: None,
             },
+            mount_ns: None,
+        }
+    }
+
+    /// Keeps a reference to the mount namespace the chain runs in, so that
+    /// tearing it down (unmounting the container's overlays, /proc, /dev…,
+    /// a good part of a millisecond) does not happen in the exit of the
+    /// chain's last process, before the monitor hears of the end, but in
+    /// [`Monitor::farewell`], once the exit is reported. A chain without a
+    /// namespace of its own shares ours: holding that changes nothing.
+    fn hold_mount_namespace(&mut self) {
+        let path = format!("/proc/{}/ns/mnt\0", self.pid);
+        // SAFETY: a NUL-terminated path; the fd, if any, is ours.
+        let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        if fd >= 0 {
+            // SAFETY: open just returned this fd.
+            self.mount_ns = Some(unsafe { OwnedFd::from_raw_fd(fd) });
         }
     }
 
@@ -537,6 +557,9 @@ impl Monitor {
         if hs_common::trace::enabled() {
             hs_common::trace::log("handshake", &format!("{outcome:?}"));
         }
+        if outcome.is_ok() {
+            self.hold_mount_namespace();
+        }
         if let Some(on_started) = handshake.on_started.take() {
             on_started(&outcome);
         }
@@ -775,5 +798,8 @@ impl Monitor {
             let _ = fdio::poll(&mut fds, left.as_millis() as i32 + 1);
         }
         self.clients.clear();
+        // The end is out: the namespace's mounts can go now (the last
+        // reference, so the unmounts run here, before any on-exit step).
+        self.mount_ns = None;
     }
 }

@@ -76,12 +76,26 @@ impl Served {
 
 impl Drop for Served {
     fn drop(&mut self) {
-        for pid in hs_tests::pids_with_cmdline(&self.marker) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
+        kill_marked(&self.marker);
+    }
+}
+
+/// SIGKILLs every process whose command line holds `marker`.
+fn kill_marked(marker: &str) {
+    for pid in hs_tests::pids_with_cmdline(marker) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+/// [`kill_marked`] on drop.
+struct KillOnDrop(String);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        kill_marked(&self.0);
     }
 }
 
@@ -322,6 +336,58 @@ fn a_detached_monitor_leads_its_own_session_without_a_controlling_terminal() {
     let fields: Vec<&str> = after_comm.split(' ').collect();
     assert_eq!(fields[3], served.monitor_pid.to_string(), "session: {stat}");
     assert_eq!(fields[4], "0", "controlling terminal: {stat}");
+}
+
+#[test]
+fn the_monitor_holds_the_chains_mount_namespace_while_it_runs() {
+    // So that unmounting the container's tree happens once the exit is
+    // reported, not in the exit the monitor is waiting for. The chain makes
+    // its namespace as hs run's does: hs-overlay --unshare-mount.
+    let layers = tempdir_in_target("pty-ns");
+    for layer in ["a", "b", "t"] {
+        std::fs::create_dir(layers.path().join(layer)).unwrap();
+    }
+    let lower = format!(
+        "{}:{}",
+        layers.path().join("a").display(),
+        layers.path().join("b").display()
+    );
+    let target = layers.path().join("t");
+    let marker = unique("hs-pty-ns");
+    let _stop = KillOnDrop(marker.clone());
+    let overlay = bin("hs-overlay");
+    let served = serve(
+        &[],
+        &[
+            overlay.to_str().unwrap(),
+            "mount",
+            "--lower",
+            &lower,
+            "--target",
+            target.to_str().unwrap(),
+            "--unshare-mount",
+            "--",
+            "sh",
+            "-c",
+            "while :; do sleep 1; done",
+            &marker,
+        ],
+    );
+    let ns_of = |pid: i32| std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok();
+    let own = ns_of(std::process::id() as i32);
+    let mut chain_ns = None;
+    assert!(wait_until(Duration::from_secs(10), || {
+        chain_ns = hs_tests::pids_with_cmdline(&marker)
+            .into_iter()
+            .filter_map(ns_of)
+            .find(|ns| Some(ns) != own.as_ref());
+        chain_ns.is_some()
+    }));
+    let held: Vec<_> = std::fs::read_dir(format!("/proc/{}/fd", served.monitor_pid))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.unwrap().path()).ok())
+        .collect();
+    assert!(held.contains(&chain_ns.unwrap()), "{held:?}");
 }
 
 #[test]
