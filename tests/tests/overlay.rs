@@ -3,7 +3,7 @@
 //! from its own namespace that nothing reached it or outlived the command.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use hs_tests::{
@@ -173,6 +173,27 @@ fn host_mirror_reports_its_mounts_on_info_fd_in_plan_order() {
     assert_eq!(info["mounts"], serde_json::json!(expected));
 }
 
+/// The chained program (`child`, which writes its pid to `ready` and then
+/// waits for stdin to close) sees `seen` (a mount point below `target`)
+/// while the test's namespace sees nothing below `target`; once it exits
+/// nothing is mounted there.
+fn assert_mounts_only_for_the_program(mut child: Child, ready: &Path, target: &Path, seen: &Path) {
+    assert!(wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(ready).is_ok_and(|s| s.ends_with('\n'))
+    }));
+    let pid = std::fs::read_to_string(ready).unwrap().trim().to_string();
+    let theirs = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+    assert!(
+        theirs.contains(&format!(" {} ", seen.display())),
+        "the chained program does not see {}",
+        seen.display()
+    );
+    assert_eq!(mounts_under(target), Vec::<String>::new());
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    assert_no_mounts_under(target);
+}
+
 #[test]
 fn mount_is_invisible_outside_its_namespace_and_gone_after_prog_exits() {
     if !hs_tests::require_root() {
@@ -181,7 +202,7 @@ fn mount_is_invisible_outside_its_namespace_and_gone_after_prog_exits() {
     let scratch = Scratch::new("ov-private");
     let (top, _) = two_layers(&scratch);
     let ready = scratch.path("ready");
-    let mut child = sh_in_ns(
+    let child = sh_in_ns(
         r#"exec "$OV" mount --lower "$1" --upper "$2" --work "$3" --target "$4" -- sh -c 'echo $$ > "$1"; read line || true' sh "$5""#,
         &[
             &top,
@@ -194,20 +215,8 @@ fn mount_is_invisible_outside_its_namespace_and_gone_after_prog_exits() {
     .stdin(Stdio::piped())
     .spawn()
     .unwrap();
-    assert!(wait_until(Duration::from_secs(10), || {
-        std::fs::read_to_string(&ready).is_ok_and(|s| s.ends_with('\n'))
-    }));
-    let pid = std::fs::read_to_string(&ready).unwrap().trim().to_string();
-    let theirs = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
     let target = scratch.target().canonicalize().unwrap();
-    assert!(
-        theirs.contains(&format!(" {} ", target.display())),
-        "the chained program does not see the overlay"
-    );
-    assert_eq!(mounts_under(&target), Vec::<String>::new());
-    drop(child.stdin.take());
-    assert!(child.wait().unwrap().success());
-    assert_no_mounts_under(&target);
+    assert_mounts_only_for_the_program(child, &ready, &target, &target);
 }
 
 #[test]
@@ -217,7 +226,7 @@ fn host_mirror_is_invisible_outside_its_namespace_and_gone_after_prog_exits() {
     }
     let scratch = Scratch::new("ov-hostprivate");
     let ready = scratch.path("ready");
-    let mut child = sh_in_ns(
+    let child = sh_in_ns(
         r#"exec "$OV" host --upper "$1" --work "$2" --target "$3" -- sh -c 'echo $$ > "$1"; read line || true' sh "$4""#,
         &[
             &scratch.path("u"),
@@ -229,21 +238,8 @@ fn host_mirror_is_invisible_outside_its_namespace_and_gone_after_prog_exits() {
     .stdin(Stdio::piped())
     .spawn()
     .unwrap();
-    assert!(wait_until(Duration::from_secs(10), || {
-        std::fs::read_to_string(&ready).is_ok_and(|s| s.ends_with('\n'))
-    }));
-    let pid = std::fs::read_to_string(&ready).unwrap().trim().to_string();
-    let theirs = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
     let target = scratch.target().canonicalize().unwrap();
-    let usr = format!(" {}/usr ", target.display());
-    assert!(
-        theirs.contains(&usr),
-        "the chained program does not see the mirror"
-    );
-    assert_eq!(mounts_under(&target), Vec::<String>::new());
-    drop(child.stdin.take());
-    assert!(child.wait().unwrap().success());
-    assert_no_mounts_under(&target);
+    assert_mounts_only_for_the_program(child, &ready, &target, &target.join("usr"));
 }
 
 #[test]
@@ -271,21 +267,9 @@ fn unshare_mount_keeps_the_mounts_out_of_the_callers_namespace() {
             .arg(r#"echo $$ > "$1"; read line || true"#)
             .arg("sh")
             .arg(&ready);
-        let mut child = cmd.stdin(Stdio::piped()).spawn().unwrap();
-        assert!(wait_until(Duration::from_secs(10), || {
-            std::fs::read_to_string(&ready).is_ok_and(|s| s.ends_with('\n'))
-        }));
-        let pid = std::fs::read_to_string(&ready).unwrap().trim().to_string();
-        let theirs = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+        let child = cmd.stdin(Stdio::piped()).spawn().unwrap();
         let target = scratch.target().canonicalize().unwrap();
-        assert!(
-            theirs.contains(&format!(" {} ", target.display())),
-            "{mode}: the chained program does not see its mounts"
-        );
-        assert_eq!(mounts_under(&target), Vec::<String>::new(), "{mode}");
-        drop(child.stdin.take());
-        assert!(child.wait().unwrap().success(), "{mode}");
-        assert_no_mounts_under(&target);
+        assert_mounts_only_for_the_program(child, &ready, &target, &target);
     }
 }
 
