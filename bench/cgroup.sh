@@ -21,7 +21,7 @@ hc=$(bench_tool cgroup hs-cgroup) || exit 125
 # bench/run gives an absolute parent of its own; by hand the parent is
 # relative, so everything stays below this shell's own cgroup.
 export HS_CGROUP_PARENT=${HS_CGROUP_PARENT:-hs-bench-cgroup-$$}
-scratch=$(mktemp -d "${HS_BENCH_TMP:-/tmp}/cgroup-bench.XXXXXX")
+scratch=$(mktemp -d "${HS_BENCH_TMP:-/var/tmp}/cgroup-bench.XXXXXX")
 BENCH_TMP=${BENCH_TMP:-$scratch}
 names=(join limits fresh)
 parent_dirs=

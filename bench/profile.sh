@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # bench/profile.sh — where the time of `hs run --rm ROOTFS true` goes.
 #
-# Runs `hs run --rm` N times under a light strace (seccomp-bpf filtered:
-# only execve, exit, fsync, rename, rmdir and sleeps stop the tracee) and
-# cuts each run at the chain's landmarks: every tool's execve, the user
-# program's exit, the exit file's rename, the on-exit `hs cleanup`, the
-# front-end's exit. Prints the median of every phase as markdown, with the
-# counts of fsyncs, sleeps and execs, and `perf stat`'s CPU time next to the
-# wall time (a run that is mostly waiting has a low CPU share).
+# Runs `hs run --rm` N times under the kernel's event tracer (ftrace:
+# sched_process_fork/exec/exit and the entry of a few system calls, for
+# this script's children only) and cuts each run at the chain's landmarks:
+# every tool's exec, the user program's exit, the monitor's rename of the
+# exit file, the on-exit `hs cleanup`, the front-end's exit. Prints the
+# median of every phase as markdown, with the counts of fsyncs, sleeps and
+# execs, and `perf stat`'s CPU time next to the wall time (a run that is
+# mostly waiting has a low CPU share). The tracer costs each event well
+# under a microsecond (strace, used before, stopped every traced process
+# twice per event, stretched the runs 1.6x and one phase 3x).
 #
 # Run by bench/run (inside its private namespace, with HS_BENCH_* set), or
 # by hand as root: bench/profile.sh [--runs N] [--host] [--out FILE].
@@ -35,7 +38,9 @@ bin=${HS_BENCH_BIN:-${CARGO_TARGET_DIR:-$here/../target}/x86_64-unknown-linux-gn
 [[ -x $bin/hs ]] || { echo "profile.sh: error: $bin/hs is not built" >&2; exit 125; }
 # The phases are cut at execve paths, which hs spells canonically.
 bin=$(cd "$bin" && pwd -P)
-command -v strace >/dev/null || { echo "profile.sh: error: strace is not installed" >&2; exit 125; }
+TRACING=/sys/kernel/tracing
+[[ -w $TRACING/set_event ]] || mount -t tracefs tracefs "$TRACING" 2>/dev/null || :
+[[ -w $TRACING/set_event ]] || { echo "profile.sh: error: no tracefs at $TRACING" >&2; exit 125; }
 
 # By hand: the same private namespace as bench/run (see bench/README.md).
 if [[ -z ${HS_BENCH_TMP:-} && -z ${PROFILE_IN_NS:-} ]]; then
@@ -46,9 +51,15 @@ if [[ -n ${PROFILE_IN_NS:-} && $(stat -f -c %T /sys/fs/cgroup/unified 2>/dev/nul
 	mount -t tmpfs -o size=1m,mode=755 hs-profile-no-unified /sys/fs/cgroup/unified
 fi
 
-tmp=$(mktemp -d "${HS_BENCH_TMP:-/tmp}/hs-profile.XXXXXX")
+tmp=$(mktemp -d "${HS_BENCH_TMP:-/var/tmp}/hs-profile.XXXXXX")
 export HS_ROOT=$tmp/hsroot HS_CGROUP_PARENT=/hs-profile-$$ PATH=$bin:$PATH
 cleanup() {
+	# The tracer as found: off, no events, no pid filter, empty.
+	echo 0 >"$TRACING/tracing_on" 2>/dev/null
+	: >"$TRACING/set_event" 2>/dev/null
+	: >"$TRACING/set_event_pid" 2>/dev/null
+	echo 0 >"$TRACING/options/event-fork" 2>/dev/null
+	: >"$TRACING/trace" 2>/dev/null
 	[[ -n ${exec_id:-} ]] && "$bin/hs" rm -f "$exec_id" >/dev/null 2>&1
 	find /sys/fs/cgroup -mindepth 2 -maxdepth 2 -type d -name "${HS_CGROUP_PARENT#/}" -exec rmdir {} + 2>/dev/null
 	rm -rf "$tmp"
@@ -73,20 +84,66 @@ else
 	cmd=("$bin/hs" run --rm "$rootfs" /bin/true)
 fi
 
-# One warm-up, then N traced runs, each cut into phases by awk.
+# One warm-up, then N traced runs, each cut into phases by awk. The
+# tracer follows this shell's children only (set_event_pid + event-fork);
+# the tracer state is put back as found at exit (see cleanup).
 "${cmd[@]}" >/dev/null
+mkfifo "$tmp/never"
 phases=$tmp/phases.tsv
 : >"$phases"
+EVENTS=(sched:sched_process_exec sched:sched_process_exit
+	syscalls:sys_enter_fsync syscalls:sys_enter_fdatasync syscalls:sys_enter_syncfs
+	syscalls:sys_enter_rename syscalls:sys_enter_renameat syscalls:sys_enter_renameat2
+	syscalls:sys_enter_rmdir syscalls:sys_enter_clock_nanosleep syscalls:sys_enter_nanosleep)
+trace_on() {
+	echo 0 >"$TRACING/tracing_on"
+	: >"$TRACING/trace"
+	echo "$BASHPID" >"$TRACING/set_event_pid"
+	echo 1 >"$TRACING/options/event-fork"
+	local e
+	: >"$TRACING/set_event"
+	for e in "${EVENTS[@]}"; do echo "$e" >>"$TRACING/set_event" 2>/dev/null || :; done
+	echo 1 >"$TRACING/tracing_on"
+}
+trace_off() {
+	echo 0 >"$TRACING/tracing_on"
+	: >"$TRACING/set_event"
+	: >"$TRACING/set_event_pid"
+	echo 0 >"$TRACING/options/event-fork"
+}
 for ((i = 1; i <= RUNS; i++)); do
-	strace -f --seccomp-bpf -ttt -o "$tmp/trace" \
-		-e trace=execve,exit_group,fsync,fdatasync,rename,renameat,renameat2,rmdir,clock_nanosleep,nanosleep \
+	# In a subshell: its pid ($BASHPID) is the traced root, the command its child.
+	# Traced until the on-exit cleanup has deleted the container too (and
+	# a little longer, for its exit): waited for with builtins only, as
+	# every process this shell starts is traced.
+	(
+		trace_on
 		"${cmd[@]}" >/dev/null
+		for ((w = 0; w < 500; w++)); do
+			compgen -G "$HS_ROOT/containers/.rm-*" >/dev/null || break
+			read -rt 0.01 -u 9 || :
+		done
+		read -rt 0.02 -u 9 || :
+		trace_off
+	) 9<>"$tmp/never"
+	cp "$TRACING/trace" "$tmp/trace"
+	: >"$TRACING/trace"
 	awk -v bin="$bin/" -v mode="$( ((EXEC)) && echo exec || echo run)" '
 	function mark(name, t) { if (!(name in M)) { M[name] = t } }
-	{ pid = $1; t = $2 * 1000 }
-	NR == 1 { M["start"] = t; top = pid }
-	/ execve\("/ && / = 0$/ || / execve\("/ && !/ = -1 / {
-		split($0, q, "\""); path = q[2]
+	# "COMM-PID [CPU] FLAGS TIME: EVENT: DETAILS"; COMM may hold dashes.
+	/^#/ { next }
+	{
+		if (!match($0, /-[0-9]+ +\[[0-9]+\]/)) next
+		head = substr($0, RSTART + 1, RLENGTH - 1); split(head, hp, " "); pid = hp[1]
+		rest = substr($0, RSTART + RLENGTH)
+		if (!match(rest, /[0-9]+\.[0-9]+: /)) next
+		t = substr(rest, RSTART, RLENGTH - 2) * 1000
+		ev = substr(rest, RSTART + RLENGTH); sub(/:.*/, "", ev)
+	}
+	!started { M["start"] = t; started = 1 }
+	ev == "sched_process_exec" {
+		split($0, q, "filename="); split(q[2], w, " "); path = w[1]
+		if (top == "") top = pid
 		if (index(path, bin) == 1) {
 			name = substr(path, length(bin) + 1); n[name]++
 			execs++
@@ -94,7 +151,7 @@ for ((i = 1; i <= RUNS; i++)); do
 				if (name == "hs-cgroup") mark("cgroup", t)
 				else if (name == "hs-unshare") mark("root", t)
 			}
-			else if (name == "hs-pty") mark("pty", t)
+			else if (name == "hs-pty") { mark("pty", t) }
 			else if (name == "hs-cgroup" && n[name] == 1) mark("cgroup", t)
 			else if (name == "hs-overlay") mark("overlay", t)
 			else if (name == "hs-unshare" && n[name] == 1) { mark("root", t); ns_pid = pid }
@@ -102,11 +159,13 @@ for ((i = 1; i <= RUNS; i++)); do
 		} else if (("root" in M) && !("prog" in M)) { mark("prog", t); prog_pid = pid; execs++ }
 		else execs++
 	}
-	/ fsync\(| fdatasync\(/ { fsyncs++ }
-	/ (clock_)?nanosleep\(/ { sleeps++ }
-	/ rmdir\(/ { rmdirs++ }
-	/ rename(at2?)?\(/ && /\/exit\.json"/ { mark("exitfile", t) }
-	/\+\+\+ exited/ {
+	# Entries of system calls show as "sys_NAME(ARGS)".
+	ev ~ /^sys_(fsync|fdatasync|syncfs)\(/ { fsyncs++ }
+	ev ~ /^sys_(clock_)?nanosleep\(/ { sleeps++ }
+	ev ~ /^sys_rmdir\(/ { rmdirs++ }
+	# The exit file: the first rename the monitor makes once the program ended.
+	ev ~ /^sys_rename(at2?)?\(/ && ("progexit" in M) && $0 ~ /^ *hs-pty-/ { mark("exitfile", t) }
+	ev == "sched_process_exit" {
 		if (pid == prog_pid) mark("progexit", t)
 		if (pid == ns_pid) mark("nsexit", t)
 		if (pid == cleanup_pid) mark("cleanupexit", t)
@@ -160,7 +219,7 @@ fi
 
 [[ -n $OUT ]] && export BENCH_OUT=$OUT
 bench_emit ""
-bench_emit "### Where the time goes: \`$what\`, median of $RUNS runs under strace"
+bench_emit "### Where the time goes: \`$what\`, median of $RUNS runs under ftrace"
 bench_emit ""
 bench_emit "| phase | median ms | min ms | max ms |"
 bench_emit "| --- | ---: | ---: | ---: |"
