@@ -27,6 +27,9 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+// Each subcommand's arguments are built only when it runs: a tool in the
+// chain then pays for its own subcommand alone (clap_derive's `defer`).
+#[command(defer = true)]
 enum Command {
     /// Create the cgroup if needed, set limits, move into it, then exec PROG.
     /// With --path: join the existing cgroup and exec PROG.

@@ -16,6 +16,9 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+// Each subcommand's arguments are built only when it runs: a tool in the
+// chain then pays for its own subcommand alone (clap_derive's `defer`).
+#[command(defer = true)]
 enum Command {
     /// Import a rootfs tarball (tar or tar.gz, by content; `-` = stdin) as a one-layer image; prints {"id","refs"}.
     Import {

@@ -31,6 +31,9 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+// Each subcommand's arguments are built only when it runs: a tool in the
+// chain then pays for its own subcommand alone (clap_derive's `defer`).
+#[command(defer = true)]
 enum Command {
     /// Mount one overlay of LOWER layers (top first) at TARGET, creating
     /// UPPER and WORK if missing, then exec PROG (without PROG: just mount)

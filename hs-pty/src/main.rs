@@ -20,6 +20,9 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+// Each subcommand's arguments are built only when it runs: a tool in the
+// chain then pays for its own subcommand alone (clap_derive's `defer`).
+#[command(defer = true)]
 enum Command {
     /// Start PROG and stay its parent: hand its output to the log and to
     /// attached clients, write the exit file, run --on-exit, then exit

@@ -22,6 +22,9 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+// Each subcommand's arguments are built only when it runs: a tool in the
+// chain then pays for its own subcommand alone (clap_derive's `defer`).
+#[command(defer = true)]
 enum Command {
     /// Create a record (status created) from a config document; prints
     /// {"id":…,"name":…}

@@ -23,14 +23,17 @@ pub struct Cli {
 const RUN_STEPS: &str = "\
 Steps: 1. validate every option (exit 125, nothing created); 2. create the
 record in $HS_ROOT; 3. run the chain under a detached monitor:
-  hs-pty serve --detach … -- hs-cgroup exec … -- hs-unshare --ns … --
-  hs-overlay host|mount … -- hs-unshare --root … -- COMMAND
+  hs-pty serve --detach … -- hs-cgroup exec … --
+  hs-overlay host|mount … --unshare-mount -- hs-unshare --ns … --root … -- COMMAND
 4. record the pids and cgroups; 5. -d: print the id; otherwise attach (or
 follow the log) and exit with the command's code. `--dry-run` prints the
 chain. Exit codes: 125 hs failed, 126 cannot execute, 127 not found, else
 the command's.";
 
 #[derive(Debug, Subcommand)]
+// Each subcommand's arguments are built only when it runs: a tool in the
+// chain then pays for its own subcommand alone (clap_derive's `defer`).
+#[command(defer = true)]
 pub enum Command {
     /// Run a command in a new container
     #[command(after_help = RUN_STEPS)]
