@@ -244,12 +244,16 @@ bench_targets_summary() {
 		}' "$BENCH_TARGETS_TSV"
 }
 
-# bench_rss_kib PID — resident set and proportional set size in KiB.
+# bench_rss_kib PID — resident set, proportional set size and anonymous
+# memory in KiB. RSS and PSS count the clean pages of mapped files too,
+# which stay in the page cache, shared and reclaimable; the anonymous part
+# (heap, stack, dirtied data) is what one more such process costs.
 bench_rss_kib() {
-	local pid=$1 rss pss
+	local pid=$1 rss pss anon
 	rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)
 	pss=$(awk '/^Pss:/ { print $2 }' "/proc/$pid/smaps_rollup" 2>/dev/null)
-	printf '%s %s\n' "${rss:-}" "${pss:-}"
+	anon=$(awk '/^Anonymous:/ { print $2 }' "/proc/$pid/smaps_rollup" 2>/dev/null)
+	printf '%s %s %s\n' "${rss:-}" "${pss:-}" "${anon:-}"
 }
 
 # bench_wait_for SECONDS CMD… — poll CMD until it succeeds or time runs out.
