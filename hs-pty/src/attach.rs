@@ -26,9 +26,15 @@ pub struct AttachOptions {
     pub tail_bytes: u32,
 }
 
+/// Sends `message`. A monitor that closed the connection is no error
+/// here: the container has ended and the monitor sent its exit code before
+/// closing, so the receiving side reads it next (or reports that it never
+/// came). A client still sending input as the container exits raced this.
 fn send(fd: RawFd, message: ClientMsg<'_>) -> Result<(), Failure> {
-    fdio::send_packet_blocking(fd, &message.encode())
-        .map_err(|e| Failure::tool(format!("sending to the monitor: {e}")))
+    match fdio::send_packet_blocking(fd, &message.encode()) {
+        Ok(()) | Err(Errno::EPIPE | Errno::ECONNRESET) => Ok(()),
+        Err(e) => Err(Failure::tool(format!("sending to the monitor: {e}"))),
+    }
 }
 
 fn send_size(fd: RawFd) -> Result<(), Failure> {

@@ -542,6 +542,31 @@ fn logs_tail_and_timestamps_show_the_last_lines_stamped() {
 }
 
 #[test]
+fn a_client_still_sending_input_when_the_container_exits_gets_its_exit_code() {
+    let served = serve_sh(&["--stdin"], "head -c 1 >/dev/null; exit 3");
+    let mut client = served
+        .attach(&[])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut input = client.stdin.take().unwrap();
+    // Far more than the monitor queues (64 KiB): the client is sending,
+    // or waiting to send, when the container ends.
+    let writer = std::thread::spawn(move || {
+        let chunk = vec![b'x'; 64 * 1024];
+        for _ in 0..64 {
+            if input.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+    });
+    let status = client.wait().unwrap();
+    let _ = writer.join();
+    assert_eq!(status.code(), Some(3));
+}
+
+#[test]
 fn logs_follow_returns_once_the_container_exited() {
     let served = serve_sh(&["--stdin"], "echo before; read x; echo after");
     let follow = Command::new(bin("hs-pty"))
