@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use hs_common::Failure;
 use hs_overlay::{diff, host, image, overlay::MountOption};
 
@@ -53,17 +53,8 @@ enum Command {
         /// Extra overlayfs mount option, e.g. index=off; repeatable
         #[arg(long = "option", value_name = "KEY[=VALUE]")]
         options: Vec<String>,
-        /// Write {"target":…,"mounts":[…]} to this fd
-        #[arg(long, value_name = "FD")]
-        info_fd: Option<i32>,
-        /// First move into a new mount namespace with / private (`unshare
-        /// --mount --propagation private`): the mounts are only ever seen by
-        /// PROG, and go with it. Needs PROG
-        #[arg(long)]
-        unshare_mount: bool,
-        /// Check, print the steps (one shell-like line each) and do nothing
-        #[arg(long)]
-        dry_run: bool,
+        #[command(flatten)]
+        how: How,
         /// Program to exec once mounted
         #[arg(last = true, value_name = "PROG")]
         prog: Vec<OsString>,
@@ -99,17 +90,8 @@ enum Command {
         /// Extra overlayfs mount option for every overlay; repeatable
         #[arg(long = "option", value_name = "KEY[=VALUE]")]
         options: Vec<String>,
-        /// Write {"target":…,"mounts":[…]} to this fd
-        #[arg(long, value_name = "FD")]
-        info_fd: Option<i32>,
-        /// First move into a new mount namespace with / private (`unshare
-        /// --mount --propagation private`): the mounts are only ever seen by
-        /// PROG, and go with it. Needs PROG
-        #[arg(long)]
-        unshare_mount: bool,
-        /// Check, print the steps (one shell-like line each) and do nothing
-        #[arg(long)]
-        dry_run: bool,
+        #[command(flatten)]
+        how: How,
         /// Program to exec once mounted
         #[arg(last = true, value_name = "PROG")]
         prog: Vec<OsString>,
@@ -151,12 +133,10 @@ fn run(command: Command) -> Result<i32, Failure> {
             work,
             target,
             options,
-            info_fd,
-            unshare_mount,
-            dry_run,
+            how,
             prog,
         } => {
-            check_info_fd(info_fd)?;
+            check_info_fd(how.info_fd)?;
             let request = image::MountRequest {
                 lowers: image::split_lowers(&lower)?,
                 upper,
@@ -165,11 +145,6 @@ fn run(command: Command) -> Result<i32, Failure> {
                 options: parse_options(&options)?,
             };
             let ops = image::plan(&request)?;
-            let how = How {
-                unshare_mount,
-                dry_run,
-                info_fd,
-            };
             run_plan(&request.target, &ops, &how, &prog)
         }
         Command::Host {
@@ -180,12 +155,10 @@ fn run(command: Command) -> Result<i32, Failure> {
             add_dir,
             hide,
             options,
-            info_fd,
-            unshare_mount,
-            dry_run,
+            how,
             prog,
         } => {
-            check_info_fd(info_fd)?;
+            check_info_fd(how.info_fd)?;
             let request = host::HostRequest {
                 upper,
                 work,
@@ -196,11 +169,6 @@ fn run(command: Command) -> Result<i32, Failure> {
                 options: parse_options(&options)?,
             };
             let ops = host::plan(&request, Path::new("/"))?;
-            let how = How {
-                unshare_mount,
-                dry_run,
-                info_fd,
-            };
             run_plan(&request.target, &ops, &how, &prog)
         }
         Command::Umount { target } => {
@@ -236,11 +204,21 @@ fn parse_options(options: &[String]) -> Result<Vec<MountOption>, Failure> {
         .collect::<Result<_, _>>()?)
 }
 
-/// How `mount` and `host` run their plan.
+// How `mount` and `host` run their plan: the flags they share. (A plain
+// comment: a doc comment here would become their --help summary.)
+#[derive(Args)]
 struct How {
-    unshare_mount: bool,
-    dry_run: bool,
+    /// Write {"target":…,"mounts":[…]} to this fd
+    #[arg(long, value_name = "FD")]
     info_fd: Option<i32>,
+    /// First move into a new mount namespace with / private (`unshare
+    /// --mount --propagation private`): the mounts are only ever seen by
+    /// PROG, and go with it. Needs PROG
+    #[arg(long)]
+    unshare_mount: bool,
+    /// Check, print the steps (one shell-like line each) and do nothing
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// Prints the plan (`--dry-run`), or executes it (in a new private mount
