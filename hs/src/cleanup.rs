@@ -19,13 +19,16 @@ pub fn cleanup(args: CleanupArgs) -> Outcome {
         .resolve(&args.container)
         .unwrap_or_else(|_| args.container.clone());
     let layout = launch::layout(&store, &id);
+    let record_end = || {
+        let exit = hs_pty::exit_file::ExitFile::read(&layout.exit_file()).ok();
+        lifecycle::record_exit(&store, &id, exit.as_ref())
+    };
     let record = store.get(&id).ok();
     // A `--rm` container is deleted below, or by its foreground client:
     // recording how it ended would be a write nobody reads.
     let record = match record {
         Some(record) if !record.config.auto_remove => {
-            let exit = hs_pty::exit_file::ExitFile::read(&layout.exit_file()).ok();
-            lifecycle::record_exit(&store, &id, exit.as_ref())?;
+            record_end()?;
             store.get(&id).ok()
         }
         other => other,
@@ -43,8 +46,7 @@ pub fn cleanup(args: CleanupArgs) -> Outcome {
         if record.config.auto_remove {
             if let Err(e) = lifecycle::remove(&store, &record, false, &tools) {
                 // It stays (something is mounted below it): say how it ended.
-                let exit = hs_pty::exit_file::ExitFile::read(&layout.exit_file()).ok();
-                lifecycle::record_exit(&store, &id, exit.as_ref())?;
+                record_end()?;
                 return Err(e.into());
             }
         }
