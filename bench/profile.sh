@@ -41,6 +41,13 @@ bin=$(cd "$bin" && pwd -P)
 TRACING=/sys/kernel/tracing
 [[ -w $TRACING/set_event ]] || mount -t tracefs tracefs "$TRACING" 2>/dev/null || :
 [[ -w $TRACING/set_event ]] || { echo "profile.sh: error: no tracefs at $TRACING" >&2; exit 125; }
+# The tracer as found: off, no events, no pid filter.
+trace_off() {
+	echo 0 >"$TRACING/tracing_on"
+	: >"$TRACING/set_event"
+	: >"$TRACING/set_event_pid"
+	echo 0 >"$TRACING/options/event-fork"
+}
 
 # By hand: the same private namespace as bench/run (see bench/README.md).
 if [[ -z ${HS_BENCH_TMP:-} && -z ${PROFILE_IN_NS:-} ]]; then
@@ -54,11 +61,7 @@ fi
 tmp=$(mktemp -d "${HS_BENCH_TMP:-/var/tmp}/hs-profile.XXXXXX")
 export HS_ROOT=$tmp/hsroot HS_CGROUP_PARENT=/hs-profile-$$ PATH=$bin:$PATH
 cleanup() {
-	# The tracer as found: off, no events, no pid filter, empty.
-	echo 0 >"$TRACING/tracing_on" 2>/dev/null
-	: >"$TRACING/set_event" 2>/dev/null
-	: >"$TRACING/set_event_pid" 2>/dev/null
-	echo 0 >"$TRACING/options/event-fork" 2>/dev/null
+	trace_off 2>/dev/null
 	: >"$TRACING/trace" 2>/dev/null
 	[[ -n ${exec_id:-} ]] && "$bin/hs" rm -f "$exec_id" >/dev/null 2>&1
 	find /sys/fs/cgroup -mindepth 2 -maxdepth 2 -type d -name "${HS_CGROUP_PARENT#/}" -exec rmdir {} + 2>/dev/null
@@ -104,12 +107,6 @@ trace_on() {
 	: >"$TRACING/set_event"
 	for e in "${EVENTS[@]}"; do echo "$e" >>"$TRACING/set_event" 2>/dev/null || :; done
 	echo 1 >"$TRACING/tracing_on"
-}
-trace_off() {
-	echo 0 >"$TRACING/tracing_on"
-	: >"$TRACING/set_event"
-	: >"$TRACING/set_event_pid"
-	echo 0 >"$TRACING/options/event-fork"
 }
 for ((i = 1; i <= RUNS; i++)); do
 	# In a subshell: its pid ($BASHPID) is the traced root, the command its child.
