@@ -113,10 +113,13 @@ fn run(op: &Op, fs: &dyn Fs) -> Result<Effect, Error> {
             Err(e) => Err(Error::io("creating", dir, e)),
         },
         Op::CopyFromParent { dir, file } => {
-            let value = nearest_value(dir, file, fs)?;
-            let path = dir.join(file);
-            fs.write(&path, &value)
-                .map_err(|e| Error::io("writing", &path, e))?;
+            let (value, empty) = nearest_value(dir, file, fs)?;
+            // Top-down: the kernel takes only a subset of the parent's.
+            for target in empty.iter().rev() {
+                let path = target.join(file);
+                fs.write(&path, &value)
+                    .map_err(|e| Error::io("writing", &path, e))?;
+            }
             Ok(Effect::None)
         }
         Op::Enable {
@@ -162,15 +165,21 @@ fn run(op: &Op, fs: &dyn Fs) -> Result<Effect, Error> {
     }
 }
 
-/// The value of `file` in the closest ancestor of `dir` that has one: a
-/// parent made a moment ago by a concurrent hs-cgroup may still be empty.
-fn nearest_value(dir: &Path, file: &str, fs: &dyn Fs) -> Result<String, Error> {
+/// The value of `file` in the closest ancestor of `dir` that has one, and
+/// the directories from `dir` up that are still empty. A parent made a
+/// moment ago by a concurrent hs-cgroup may not have its copy yet, and
+/// the kernel refuses a child more than its parent has (EACCES), so the
+/// caller fills the parent too (the same value: writing it twice is
+/// harmless).
+fn nearest_value(dir: &Path, file: &str, fs: &dyn Fs) -> Result<(String, Vec<PathBuf>), Error> {
+    let mut empty = vec![dir.to_path_buf()];
     for ancestor in dir.ancestors().skip(1) {
         let path = ancestor.join(file);
         let value = fs.read(&path).map_err(|e| Error::io("reading", &path, e))?;
         if !value.trim().is_empty() {
-            return Ok(value.trim().to_string());
+            return Ok((value.trim().to_string(), empty));
         }
+        empty.push(ancestor.to_path_buf());
     }
     Err(Error::io(
         "reading",
@@ -211,7 +220,7 @@ mod tests {
     use crate::fs::HostFs;
 
     #[test]
-    fn a_new_cpuset_copies_the_nearest_ancestor_that_has_cpus() {
+    fn a_new_cpuset_and_its_still_empty_parent_copy_the_nearest_ancestor_that_has_cpus() {
         let tmp = tempfile::tempdir().unwrap();
         let b = tmp.path().join("a/b");
         std::fs::create_dir_all(&b).unwrap();
@@ -223,10 +232,13 @@ mod tests {
             file: "cpuset.cpus",
         }];
         execute(&plan, &HostFs).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(b.join("cpuset.cpus")).unwrap(),
-            "0-1"
-        );
+        // `a` was made by a concurrent hs-cgroup that has not copied yet.
+        for dir in [&b, &tmp.path().join("a")] {
+            assert_eq!(
+                std::fs::read_to_string(dir.join("cpuset.cpus")).unwrap(),
+                "0-1"
+            );
+        }
     }
 
     #[test]
