@@ -182,11 +182,24 @@ impl Cgroup for V1 {
     fn set_frozen(&self, frozen: bool, deadline: Instant) -> Result<(), Error> {
         let path = self.target.dir.join("freezer.state");
         let want = if frozen { "FROZEN" } else { "THAWED" };
-        self.fs
-            .write(&path, want)
-            .map_err(|e| Error::io("writing", &path, e))?;
-        // FREEZING until every task has stopped; there is no event to wait on.
-        loop {
+        let write = |state: &str| {
+            self.fs
+                .write(&path, state)
+                .map_err(|e| Error::io("writing", &path, e))
+        };
+        // FREEZING until every task has stopped; there is no event to wait
+        // on. A task forked at the wrong moment can keep the cgroup
+        // FREEZING for good (seen with a fork loop: stuck past 10 s), so,
+        // as runc does, each poll asks again and every 50th thaws a
+        // moment first, which gets such a cgroup frozen.
+        for attempt in 1.. {
+            if frozen && attempt % 50 == 0 {
+                write("THAWED")?;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if frozen || attempt == 1 {
+                write(want)?;
+            }
             let now = self
                 .fs
                 .read(&path)
@@ -195,10 +208,11 @@ impl Cgroup for V1 {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                return Err(Error::FreezeTimeout(self.target.dir.clone()));
+                break;
             }
             std::thread::sleep(Duration::from_millis(1));
         }
+        Err(Error::FreezeTimeout(self.target.dir.clone()))
     }
 
     fn populated(&self) -> Result<bool, Error> {
@@ -234,6 +248,10 @@ mod tests {
     /// A v1 hierarchy "mounted" at a temp dir (plain directories: the plan
     /// only looks at what exists).
     fn v1(root: &Path, controllers: &[&str]) -> V1 {
+        v1_on(root, controllers, Arc::new(HostFs))
+    }
+
+    fn v1_on(root: &Path, controllers: &[&str], fs: Arc<dyn Fs>) -> V1 {
         let h = Hierarchy {
             key: controllers.join(","),
             version: Version::V1,
@@ -242,7 +260,7 @@ mod tests {
             own: root.to_path_buf(),
         };
         let target = resolve_named(&[h], "/hs", "c").remove(0);
-        V1::new(target, Arc::new(HostFs))
+        V1::new(target, fs)
     }
 
     fn plan(cgroup: &V1, limits: &Limits) -> Vec<String> {
@@ -360,5 +378,57 @@ mod tests {
             plan(&v1(tmp.path(), &["freezer"]), &limits),
             ["mkdir R/hs", "mkdir R/hs/c"]
         );
+    }
+
+    /// A freezer whose cgroup stays FREEZING until it has been thawed
+    /// once after the first freeze, as a fork loop can leave it.
+    #[derive(Default)]
+    struct StuckFreezer {
+        writes: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Fs for StuckFreezer {
+        fn read(&self, _: &Path) -> std::io::Result<String> {
+            let writes = self.writes.lock().unwrap();
+            let thawed_after_freezing = writes
+                .iter()
+                .skip_while(|w| *w != "FROZEN")
+                .any(|w| w == "THAWED");
+            Ok(match writes.last().map(String::as_str) {
+                Some("FROZEN") if thawed_after_freezing => "FROZEN",
+                Some("FROZEN") => "FREEZING",
+                _ => "THAWED",
+            }
+            .into())
+        }
+        fn write(&self, _: &Path, value: &str) -> std::io::Result<()> {
+            self.writes.lock().unwrap().push(value.to_string());
+            Ok(())
+        }
+        fn mkdir(&self, _: &Path) -> std::io::Result<()> {
+            unimplemented!()
+        }
+        fn rmdir(&self, _: &Path) -> std::io::Result<()> {
+            unimplemented!()
+        }
+        fn exists(&self, _: &Path) -> bool {
+            true
+        }
+        fn subdirs(&self, _: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+            unimplemented!()
+        }
+        fn wait_event(&self, _: &Path, _: Duration) {}
+    }
+
+    #[test]
+    fn a_cgroup_stuck_freezing_is_thawed_once_and_then_freezes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fs = Arc::new(StuckFreezer::default());
+        let cgroup = v1_on(tmp.path(), &["freezer"], fs.clone());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        cgroup.set_frozen(true, deadline).unwrap();
+        let writes = fs.writes.lock().unwrap();
+        assert_eq!(writes.last().map(String::as_str), Some("FROZEN"));
+        assert!(writes.iter().any(|w| w == "THAWED"), "{writes:?}");
     }
 }
