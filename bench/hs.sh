@@ -26,7 +26,9 @@ if [[ ! -x $bin/hs ]]; then
 fi
 HS=$bin/hs
 
-BENCH_TMP=$(mktemp -d "${HS_BENCH_TMP:-/var/tmp}/hs-bench-front.XXXXXX")
+# Short: podman refuses a runroot over 50 characters, and under
+# bench/run this sits below its own temp dir.
+BENCH_TMP=$(mktemp -d "${HS_BENCH_TMP:-/var/tmp}/fe.XXXXXX")
 export BENCH_TMP
 export HS_ROOT=$BENCH_TMP/hsroot
 export HS_CGROUP_PARENT=${HS_CGROUP_PARENT:-/hs-bench-front-$$}
@@ -70,11 +72,13 @@ name=\$1; shift
 "$HS" rm -f "\$name" >/dev/null 2>&1
 [ \$# -eq 0 ] || "$HS" run -d --name "\$name" "\$@" >/dev/null
 SH
+# --init: hs runs its init by default, and a sleep that is PID 1 would
+# ignore podman stop's SIGTERM for its whole 10 s grace.
 cat >"$BENCH_TMP/pfresh.sh" <<SH
 #!/bin/sh
 name=\$1; shift
 ${PODMAN[*]} rm -f -t 0 "\$name" >/dev/null 2>&1
-[ \$# -eq 0 ] || ${PODMAN[*]} run -d --name "\$name" --network host --rootfs "\$@" >/dev/null
+[ \$# -eq 0 ] || ${PODMAN[*]} run -d --init --name "\$name" --network host --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --rootfs "\$@" >/dev/null
 SH
 chmod +x "$BENCH_TMP/fresh.sh" "$BENCH_TMP/pfresh.sh"
 F=$BENCH_TMP/fresh.sh
@@ -95,7 +99,7 @@ bench_group hs-front "hs front-end: what hs itself costs around the chain" \
 podman_rows=()
 if [[ -n $with_podman ]]; then
 	podman_rows+=(
-		"peer|podman run -d --rootfs sleep|${PODMAN[*]} run -d --name bench-prun --network host --rootfs $rootfs /bin/sleep 1000000|$P bench-prun"
+		"peer|podman run -d --rootfs sleep|${PODMAN[*]} run -d --init --name bench-prun --network host --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --rootfs $rootfs /bin/sleep 1000000|$P bench-prun"
 		"peer|podman stop (ends on SIGTERM)|${PODMAN[*]} stop bench-pstop|$P bench-pstop $rootfs /bin/sleep 1000000"
 		"peer|podman rm -f (running)|${PODMAN[*]} rm -f -t 0 bench-prm|$P bench-prm $rootfs /bin/sleep 1000000"
 	)

@@ -31,7 +31,9 @@ fi
 state=$bin/hs-state
 
 # A disk, not a tmpfs: fsyncs must cost what they cost.
-BENCH_TMP=$(mktemp -d "${HS_BENCH_TMP:-/var/tmp}/hs-bench-state.XXXXXX")
+# Short: podman refuses a runroot over 50 characters, and under
+# bench/run this sits below its own temp dir.
+BENCH_TMP=$(mktemp -d "${HS_BENCH_TMP:-/var/tmp}/st.XXXXXX")
 export BENCH_TMP
 with_podman=
 if [[ -n ${HS_BENCH_LIB:-} ]] && command -v podman >/dev/null; then
