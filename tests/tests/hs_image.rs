@@ -199,6 +199,30 @@ fn rm_f_of_a_running_container_leaves_no_mount_cgroup_or_process() {
 }
 
 #[test]
+fn containers_share_one_mount_point_yet_each_sees_only_its_own_root() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let first = world.detach(&[&rootfs(), "sleep", "1000"]);
+    let second = world.detach(&[&rootfs(), "sleep", "1000"]);
+    world.ok(&["exec", &first, "touch", "/only-in-first"]);
+    let (code, _, _) = world.run(&["exec", &second, "test", "-e", "/only-in-first"]);
+    assert_eq!(code, 1, "the second container sees the first one's file");
+    let merged = world.inspect(&first)["GraphDriver"]["Data"]["MergedDir"]
+        .as_str()
+        .map(std::path::PathBuf::from)
+        .expect("MergedDir");
+    assert_eq!(
+        world.inspect(&second)["GraphDriver"]["Data"]["MergedDir"],
+        merged.to_string_lossy().as_ref()
+    );
+    // On the host the mount point stays an empty directory.
+    assert_eq!(std::fs::read_dir(&merged).unwrap().count(), 0);
+    hs_tests::assert_no_mounts_under(world.env.root());
+}
+
+#[test]
 fn rm_of_a_running_container_without_f_fails_and_keeps_it() {
     if !hs_tests::require_root() {
         return;
