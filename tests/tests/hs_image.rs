@@ -437,6 +437,44 @@ fn a_foreground_rm_run_returns_with_its_name_free_and_its_layer_is_deleted_after
 }
 
 #[test]
+fn an_rm_containers_cleanup_waits_for_its_client_at_idle_priority() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let id = world.detach(&["--rm", &rootfs(), "sleep", "1000"]);
+    // The claim a foreground `run --rm` client holds until it has the
+    // exit code: the cleanup waits for it before deleting anything.
+    let dir = std::fs::File::open(world.env.root().join("containers").join(&id)).unwrap();
+    let claim = nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockShared).unwrap();
+    world.ok(&["kill", &id]);
+    let cleanup = || {
+        hs_tests::pids_with_cmdline(&id).into_iter().find(|pid| {
+            // `hs cleanup …`, not the monitor that has it in its argv.
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|raw| raw.split(|&b| b == 0).nth(1) == Some(b"cleanup"))
+        })
+    };
+    // Field 41 of /proc/PID/stat is the scheduling policy; 5 is SCHED_IDLE.
+    let policy = |pid: i32| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let after_comm = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        after_comm.split_whitespace().nth(38).map(str::to_string)
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || cleanup()
+            .and_then(policy)
+            .is_some_and(|p| p == "5")),
+        "no hs cleanup at SCHED_IDLE: {:?}",
+        cleanup().map(|pid| (pid, policy(pid)))
+    );
+    drop(claim);
+    assert!(wait_until(Duration::from_secs(10), || world
+        .containers()
+        .is_empty()));
+}
+
+#[test]
 fn a_cleaned_up_exit_removes_the_cgroups() {
     if !hs_tests::require_root() {
         return;
