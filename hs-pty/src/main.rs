@@ -87,6 +87,10 @@ struct ServeArgs {
         allow_hyphen_values = true
     )]
     on_exit_arg: Vec<OsString>,
+    /// Run --on-exit at idle priority (SCHED_IDLE): it yields the CPU to
+    /// everything else, such as a client still finishing.
+    #[arg(long, requires = "on_exit")]
+    on_exit_idle: bool,
     /// Daemonize; return once PROG runs (0) or the chain failed (its code).
     #[arg(long)]
     detach: bool,
@@ -158,6 +162,7 @@ fn run_cli() -> Result<i32, hs_common::Failure> {
             log: args.log,
             exit_file: args.exit_file,
             on_exit: args.on_exit.into_iter().chain(args.on_exit_arg).collect(),
+            on_exit_idle: args.on_exit_idle,
             detach: args.detach,
             info_fd: args.info_fd,
             program: args.program,

@@ -35,6 +35,8 @@ pub struct ServeOptions {
     pub exit_file: Option<PathBuf>,
     /// `--on-exit PROG` followed by its `--on-exit-arg`s; empty for none.
     pub on_exit: Vec<OsString>,
+    /// `--on-exit-idle`: the on-exit program runs under `SCHED_IDLE`.
+    pub on_exit_idle: bool,
     pub detach: bool,
     pub info_fd: Option<RawFd>,
     pub program: Vec<OsString>,
@@ -54,7 +56,10 @@ pub enum Step {
     Serve,
     WriteExitFile(PathBuf),
     TellClients,
-    RunOnExit(Vec<OsString>),
+    RunOnExit {
+        argv: Vec<OsString>,
+        idle: bool,
+    },
 }
 
 impl std::fmt::Display for Step {
@@ -80,7 +85,13 @@ impl std::fmt::Display for Step {
             Step::Serve => f.write_str("serve until the program exits"),
             Step::WriteExitFile(p) => write!(f, "write the exit file {}", p.display()),
             Step::TellClients => f.write_str("remove the socket, send clients the exit code"),
-            Step::RunOnExit(v) => write!(f, "run {}", argv(v)),
+            Step::RunOnExit { argv: v, idle } => {
+                write!(f, "run {}", argv(v))?;
+                if *idle {
+                    f.write_str(" at idle priority")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -101,7 +112,10 @@ pub fn plan(opts: &ServeOptions) -> Vec<Step> {
     steps.extend(opts.exit_file.clone().map(Step::WriteExitFile));
     steps.push(Step::TellClients);
     if !opts.on_exit.is_empty() {
-        steps.push(Step::RunOnExit(opts.on_exit.clone()));
+        steps.push(Step::RunOnExit {
+            argv: opts.on_exit.clone(),
+            idle: opts.on_exit_idle,
+        });
     }
     steps
 }
@@ -291,7 +305,7 @@ fn run_step(
                 monitor.farewell(*code);
             }
         }
-        Step::RunOnExit(argv) => run_on_exit(argv),
+        Step::RunOnExit { argv, idle } => run_on_exit(argv, *idle),
     }
     Ok(())
 }
@@ -445,11 +459,16 @@ fn wait_for_start(read: OwnedFd) -> i32 {
 }
 
 /// Runs the `--on-exit` argv (no shell) and waits for it, without the
-/// chain's variables: it is not part of the chain.
-fn run_on_exit(argv: &[OsString]) {
+/// chain's variables: it is not part of the chain. `idle`: the monitor
+/// has nothing left to do but wait, so it lowers its own priority and the
+/// program inherits it from its first instruction on (its exec included).
+fn run_on_exit(argv: &[OsString], idle: bool) {
     let Some((program, args)) = argv.split_first() else {
         return;
     };
+    if idle {
+        hs_common::priority::set_idle(true);
+    }
     let status = std::process::Command::new(program)
         .args(args)
         .env_remove(hs_common::sync::SYNC_ENV)
@@ -474,6 +493,7 @@ mod tests {
             log: Some("/run/c/log".into()),
             exit_file: Some("/run/c/exit.json".into()),
             on_exit: vec!["hs".into(), "cleanup".into(), "ID".into()],
+            on_exit_idle: false,
             detach: true,
             info_fd: Some(3),
             program: vec!["hs-cgroup".into(), "exec".into()],
@@ -497,7 +517,10 @@ mod tests {
                 Step::Serve,
                 Step::WriteExitFile("/run/c/exit.json".into()),
                 Step::TellClients,
-                Step::RunOnExit(vec!["hs".into(), "cleanup".into(), "ID".into()]),
+                Step::RunOnExit {
+                    argv: vec!["hs".into(), "cleanup".into(), "ID".into()],
+                    idle: false,
+                },
             ]
         );
     }
@@ -519,7 +542,11 @@ mod tests {
 
     #[test]
     fn steps_read_as_sentences() {
-        let text = Step::RunOnExit(vec!["hs".into(), "cleanup".into(), "ID".into()]).to_string();
-        assert_eq!(text, "run hs cleanup ID");
+        let step = |idle| Step::RunOnExit {
+            argv: vec!["hs".into(), "cleanup".into(), "ID".into()],
+            idle,
+        };
+        assert_eq!(step(false).to_string(), "run hs cleanup ID");
+        assert_eq!(step(true).to_string(), "run hs cleanup ID at idle priority");
     }
 }

@@ -164,6 +164,11 @@ fn monitor_step(
         "--on-exit-arg",
         id,
     ]));
+    // A `--rm` container's cleanup only deletes: nobody waits for it, and
+    // its foreground client is still finishing when it starts.
+    if config.auto_remove {
+        step.push("--on-exit-idle".into());
+    }
     if let Some(fd) = info_fd {
         step.extend(words(&["--info-fd", &fd.to_string()]));
     }
@@ -413,6 +418,15 @@ mod tests {
             let root = steps[3].iter().position(|w| w == "--root").unwrap();
             assert_eq!(steps[3][root + 1], "/var/lib/hs/merged");
         }
+    }
+
+    #[test]
+    fn only_rm_containers_clean_up_at_idle_priority() {
+        let idle = |steps: &[Vec<String>]| steps[0].iter().any(|w| w == "--on-exit-idle");
+        let mut config = config(Rootfs::Dir { path: "/r".into() });
+        assert!(!idle(&chain(&config)));
+        config.auto_remove = true;
+        assert!(idle(&chain(&config)));
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub fn cleanup(args: CleanupArgs) -> Outcome {
     // which is still reading the exit code and unlisting the record, and
     // to whatever runs next (0.7 ms a run on 2 cores, bench/RESULTS.md).
     let background = !matches!(&record, Some(r) if !r.config.auto_remove);
-    set_idle_priority(background);
+    hs_common::priority::set_idle(background);
     match &record {
         Some(record) => lifecycle::remove_cgroups(record, &tools),
         None => {
@@ -52,7 +52,7 @@ pub fn cleanup(args: CleanupArgs) -> Outcome {
         if record.config.auto_remove {
             // Removing it takes the store's lock, which nobody should wait
             // for behind a starved process.
-            set_idle_priority(false);
+            hs_common::priority::set_idle(false);
             if let Err(e) = lifecycle::remove(&store, &record, false, &tools) {
                 // It stays (something is mounted below it): say how it ended.
                 record_end()?;
@@ -64,17 +64,4 @@ pub fn cleanup(args: CleanupArgs) -> Outcome {
         .purge(&id)
         .map_err(|e| HsError::State(e.to_string()))?;
     Ok(0)
-}
-
-/// Moves this process (and what it starts) to `SCHED_IDLE`, or back to
-/// the normal policy. Best effort: a refusal only costs speed.
-fn set_idle_priority(idle: bool) {
-    let policy = if idle {
-        libc::SCHED_IDLE
-    } else {
-        libc::SCHED_OTHER
-    };
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: plain system call on this process with a valid parameter.
-    unsafe { libc::sched_setscheduler(0, policy, &param) };
 }

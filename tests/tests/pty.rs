@@ -733,6 +733,38 @@ fn on_exit_runs_after_the_exit_file_without_the_chain_variables() {
     );
 }
 
+#[test]
+fn on_exit_idle_runs_the_on_exit_program_under_sched_idle() {
+    let dir = tempdir_in_target("pty-on-exit-idle");
+    let exit_path = dir.path().join("exit.json");
+    let seen = dir.path().join("seen");
+    // Field 41 of /proc/PID/stat is the scheduling policy (5: SCHED_IDLE).
+    let script = format!(
+        "cut -d')' -f2- /proc/self/stat | cut -d' ' -f40 > {0}.tmp && mv {0}.tmp {0}",
+        seen.display()
+    );
+    let run = |idle: bool| {
+        let _ = std::fs::remove_file(&seen);
+        let mut flags = vec![
+            "--on-exit",
+            "sh",
+            "--on-exit-arg",
+            "-c",
+            "--on-exit-arg",
+            &script,
+        ];
+        if idle {
+            flags.push("--on-exit-idle");
+        }
+        let (code, _served, stderr) = try_serve_at(&exit_path, &flags, &["true"]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(wait_until(WAIT, || seen.exists()), "on-exit did not run");
+        std::fs::read_to_string(&seen).unwrap().trim().to_string()
+    };
+    assert_eq!(run(true), "5");
+    assert_eq!(run(false), "0");
+}
+
 /// `serve --detach` with the socket, log and exit file next to `exit_file`.
 fn try_serve_at(exit_file: &Path, flags: &[&str], program: &[&str]) -> (i32, Served, String) {
     let dir = exit_file.parent().unwrap();
