@@ -699,24 +699,16 @@ fn on_exit_runs_after_the_exit_file_without_the_chain_variables() {
         "cat \"$1\" > {0}.exit; env > {0}.env; test -e \"$2\" && echo present > {0}.sock; touch {0}.done",
         seen.display()
     );
-    let (code, _served, stderr) = try_serve_at(
-        &exit_path,
-        &[
-            "--on-exit",
-            "sh",
-            "--on-exit-arg",
-            "-c",
-            "--on-exit-arg",
-            &script,
-            "--on-exit-arg",
-            "on-exit",
-            "--on-exit-arg",
-            exit_path.to_str().unwrap(),
-            "--on-exit-arg",
-            sock.to_str().unwrap(),
-        ],
-        &["sh", "-c", "echo hi"],
-    );
+    let mut flags = on_exit_shell(&script);
+    flags.extend([
+        "--on-exit-arg",
+        "on-exit",
+        "--on-exit-arg",
+        exit_path.to_str().unwrap(),
+        "--on-exit-arg",
+        sock.to_str().unwrap(),
+    ]);
+    let (code, _served, stderr) = try_serve_at(&exit_path, &flags, &["sh", "-c", "echo hi"]);
     assert_eq!(code, 0, "{stderr}");
     let done = PathBuf::from(format!("{}.done", seen.display()));
     assert!(wait_until(WAIT, || done.exists()), "on-exit did not run");
@@ -745,14 +737,7 @@ fn on_exit_idle_runs_the_on_exit_program_under_sched_idle() {
     );
     let run = |idle: bool| {
         let _ = std::fs::remove_file(&seen);
-        let mut flags = vec![
-            "--on-exit",
-            "sh",
-            "--on-exit-arg",
-            "-c",
-            "--on-exit-arg",
-            &script,
-        ];
+        let mut flags = on_exit_shell(&script);
         if idle {
             flags.push("--on-exit-idle");
         }
@@ -763,6 +748,18 @@ fn on_exit_idle_runs_the_on_exit_program_under_sched_idle() {
     };
     assert_eq!(run(true), "5");
     assert_eq!(run(false), "0");
+}
+
+/// `--on-exit sh -c SCRIPT`; more `--on-exit-arg`s may follow.
+fn on_exit_shell(script: &str) -> Vec<&str> {
+    vec![
+        "--on-exit",
+        "sh",
+        "--on-exit-arg",
+        "-c",
+        "--on-exit-arg",
+        script,
+    ]
 }
 
 /// `serve --detach` with the socket, log and exit file next to `exit_file`.
