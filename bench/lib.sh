@@ -39,6 +39,21 @@ bench_wait_disk_idle() {
 	return 0
 }
 
+# Waits for an idle disk, writes back what is dirty and lets 65 s pass:
+# on ext4 without a journal (this machine) a new inode is allocated past
+# every inode of its block group freed in the last 60 s (360 s while the
+# inode table block is dirty), looking each one up, so the deletions of
+# an earlier group (or of a test suite run just before) made every file
+# that the next group's rows create slower: 90-130 µs a mkdir after a
+# test suite, 20 µs settled (bench/profile.sh: the same build took
+# 10.4 ms a run right after a test suite, 7.1 ms settled).
+bench_settle() {
+	bench_wait_disk_idle
+	sync
+	bench_log "settling: 65 s for recently freed inodes to age out"
+	sleep 65
+}
+
 # A tool script's start: it must run as root and hs tool NAME must be
 # built in $bin (set by the caller). Prints the tool's path; fails with
 # 125 after one log line otherwise. Usage: ov=$(bench_tool overlay hs-overlay) || exit 125
