@@ -19,9 +19,48 @@ pub struct LogsOptions {
     pub log: PathBuf,
     pub follow: bool,
     pub exit_file: Option<PathBuf>,
+    /// The monitor that writes the log: `--follow` also ends when it is
+    /// gone, since no exit file will come then (it was killed).
+    pub monitor: Option<Monitor>,
     pub tail: Option<usize>,
     pub timestamps: bool,
     pub since: Option<DateTime<Utc>>,
+}
+
+/// A process by pid and start time (field 22 of /proc/PID/stat), so that a
+/// reused pid does not count as the same process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Monitor {
+    pub pid: i32,
+    pub start_time: u64,
+}
+
+impl Monitor {
+    /// `PID:STARTTIME`, or `PID` for the process that has it now (a pid
+    /// that is not running parses as one that is gone).
+    pub fn parse(text: &str) -> Result<Monitor, String> {
+        let number = |part: &str| {
+            part.parse::<u64>()
+                .map_err(|_| format!("{text:?} is not PID or PID:STARTTIME"))
+        };
+        let (pid, start) = match text.split_once(':') {
+            Some((pid, start)) => (number(pid)?, Some(number(start)?)),
+            None => (number(text)?, None),
+        };
+        let pid = i32::try_from(pid)
+            .ok()
+            .filter(|&pid| pid > 0)
+            .ok_or_else(|| format!("{text:?}: no such pid"))?;
+        let start_time = match start {
+            Some(start) => start,
+            None => hs_common::proc::stat(pid).map_or(0, |stat| stat.start_time),
+        };
+        Ok(Monitor { pid, start_time })
+    }
+
+    fn is_alive(&self) -> bool {
+        hs_common::proc::is_alive(self.pid, self.start_time)
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -202,7 +241,10 @@ pub fn logs(opts: &LogsOptions, out: impl Write, err: impl Write) -> Result<(), 
 
     let watcher = Watcher::new(&opts.log, opts.exit_file.as_deref());
     loop {
-        let exited = opts.exit_file.as_deref().is_some_and(Path::exists);
+        // Looked at before the last read, so what was logged before the
+        // end is printed.
+        let exited = opts.exit_file.as_deref().is_some_and(Path::exists)
+            || opts.monitor.is_some_and(|monitor| !monitor.is_alive());
         reader.read_available(|record, bytes| {
             if wanted(&record) {
                 printer.emit(record.t, record.stream, &bytes);
@@ -304,6 +346,7 @@ mod tests {
             log: path,
             follow: false,
             exit_file: None,
+            monitor: None,
             tail: None,
             timestamps: false,
             since: None,
@@ -373,6 +416,50 @@ mod tests {
         let (mut out, mut err) = (Vec::new(), Vec::new());
         logs(&options(path), &mut out, &mut err).unwrap();
         assert_eq!(out, b"whole\n");
+    }
+
+    #[test]
+    fn follow_without_an_exit_file_stops_once_the_monitor_is_gone() {
+        let (dir, path) = logged(&[(Stream::Stdout, b"last words\n")]);
+        // This process under another start time: a pid that was reused.
+        let gone = Monitor {
+            pid: std::process::id() as i32,
+            start_time: 0,
+        };
+        let opts = LogsOptions {
+            follow: true,
+            exit_file: Some(dir.path().join("exit.json")),
+            monitor: Some(gone),
+            ..options(path)
+        };
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            let result = logs(&opts, &mut out, &mut err).map(|()| out);
+            let _ = done.send(result.map_err(|e| e.to_string()));
+        });
+        let out = finished
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("still following")
+            .unwrap();
+        assert_eq!(out, b"last words\n");
+    }
+
+    #[test]
+    fn a_monitor_is_a_pid_and_start_time_or_a_running_pid() {
+        assert_eq!(
+            Monitor::parse("123:456"),
+            Ok(Monitor {
+                pid: 123,
+                start_time: 456
+            })
+        );
+        let me = std::process::id() as i32;
+        let mine = Monitor::parse(&me.to_string()).unwrap();
+        assert!(mine.is_alive());
+        for bad in ["", "x", "1:", ":1", "0", "-5", "1:2:3"] {
+            assert!(Monitor::parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -129,6 +129,9 @@ struct LogsArgs {
     /// The monitor's exit file (ends --follow).
     #[arg(long, value_name = "PATH")]
     exit_file: Option<PathBuf>,
+    /// The monitor writing the log: --follow also ends when it is gone.
+    #[arg(long, value_name = "PID[:STARTTIME]", value_parser = hs_pty::logs::Monitor::parse)]
+    monitor: Option<hs_pty::logs::Monitor>,
     /// Only the last N lines.
     #[arg(long, value_name = "N")]
     tail: Option<usize>,
@@ -183,6 +186,7 @@ fn run_cli() -> Result<i32, hs_common::Failure> {
                 log: args.log,
                 follow: args.follow,
                 exit_file: args.exit_file,
+                monitor: args.monitor,
                 tail: args.tail,
                 timestamps: args.timestamps,
                 since,

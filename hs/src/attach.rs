@@ -175,6 +175,7 @@ pub fn attach_to(
                 log: layout.log(),
                 follow: false,
                 exit_file: None,
+                monitor: None,
                 tail: None,
                 timestamps: false,
                 since: None,

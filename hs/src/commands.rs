@@ -383,6 +383,11 @@ fn logs(args: LogsArgs) -> Outcome {
         argv.push("--follow".into());
         argv.push("--exit-file".into());
         argv.push(layout.exit_file().into());
+        // A monitor killed -9 writes no exit file: following ends with it.
+        if let Some(monitor) = record.state.monitor {
+            argv.push("--monitor".into());
+            argv.push(format!("{}:{}", monitor.pid, monitor.start_time).into());
+        }
     }
     if let Some(tail) = &args.tail {
         argv.push("--tail".into());

@@ -277,6 +277,38 @@ fn killing_the_monitor_does_not_leave_a_running_status_after_the_init_dies() {
 }
 
 #[test]
+fn follow_logs_end_when_the_monitor_was_killed() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let id = world.detach(&[&rootfs(), "sh", "-c", "echo hi; exec sleep 1000"]);
+    assert!(wait_until(Duration::from_secs(10), || world
+        .ok(&["logs", &id])
+        == "hi\n"));
+    let monitor = world.inspect(&id)["State"]["MonitorPid"].as_i64().unwrap() as i32;
+    use nix::sys::signal::{kill, Signal::SIGKILL};
+    kill(nix::unistd::Pid::from_raw(monitor), SIGKILL).unwrap();
+    // No exit file will ever come: the follow ends with the monitor.
+    let mut follow = world
+        .hs()
+        .args(["logs", "-f", &id])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ended = wait_until(Duration::from_secs(10), || {
+        matches!(follow.try_wait(), Ok(Some(_)))
+    });
+    if !ended {
+        let _ = follow.kill();
+    }
+    let out = follow.wait_with_output().unwrap();
+    assert!(ended, "hs logs -f still following a dead monitor's log");
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n");
+}
+
+#[test]
 fn interactive_run_reads_piped_stdin() {
     if !hs_tests::require_root() {
         return;
