@@ -520,6 +520,46 @@ impl Store {
         }
     }
 
+    /// Deletes what interrupted creates and removals left: staging
+    /// (`.new-*`) and unlisted (`.rm-*`) directories whose last change
+    /// (their rename into that name) is older than `quiet_for`, so that one
+    /// still in use by a create or a purge is left alone. A directory with
+    /// a mount below it is kept, as by [`Store::remove`]. Returns the
+    /// names deleted.
+    pub fn sweep(&self, quiet_for: std::time::Duration) -> Result<Vec<String>> {
+        use std::os::unix::fs::MetadataExt;
+        let containers = self.containers();
+        let entries = match std::fs::read_dir(&containers) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            other => other.ctx("read", &containers)?,
+        };
+        let now = std::time::SystemTime::now();
+        let mut swept = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !(name.starts_with(STAGING_PREFIX) || name.starts_with(REMOVING_PREFIX)) {
+                continue;
+            }
+            let path = entry.path();
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            let changed = std::time::UNIX_EPOCH
+                + std::time::Duration::new(meta.ctime().max(0) as u64, meta.ctime_nsec() as u32);
+            let quiet = now.duration_since(changed).unwrap_or_default();
+            if !meta.is_dir() || quiet < quiet_for || mount_below(&path).is_some() {
+                continue;
+            }
+            match std::fs::remove_dir_all(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::io("remove", path, e))
+                }
+                _ => swept.push(name),
+            }
+        }
+        Ok(swept)
+    }
+
     fn unlisted_dir(&self, id: &str) -> PathBuf {
         self.containers().join(format!("{REMOVING_PREFIX}{id}"))
     }
@@ -683,6 +723,29 @@ mod tests {
         assert_eq!(record.live_status(), Status::Created);
         assert!(record.dir.join("upper").is_dir());
         assert!(record.dir.join("work").is_dir());
+    }
+
+    #[test]
+    fn sweep_deletes_leftovers_of_interrupted_creates_and_removals_only() {
+        let (_tmp, store) = store();
+        let kept = store.create(&config(1), Some("kept")).unwrap();
+        for leftover in [".new-aaaa", ".rm-bbbb/upper/etc"] {
+            std::fs::create_dir_all(store.containers().join(leftover)).unwrap();
+        }
+        // Fresh ones may be a create or a purge at work: left alone.
+        assert!(store
+            .sweep(std::time::Duration::from_secs(60))
+            .unwrap()
+            .is_empty());
+        let mut swept = store.sweep(std::time::Duration::ZERO).unwrap();
+        swept.sort();
+        assert_eq!(swept, [".new-aaaa", ".rm-bbbb"]);
+        let left: Vec<_> = std::fs::read_dir(store.containers())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(left, [kept.id.as_str()]);
+        assert_eq!(store.get(&kept.id).unwrap().name, "kept");
     }
 
     #[test]

@@ -521,6 +521,12 @@ fn prune() -> Outcome {
             Err(e) => hs_common::exit::report_failure("hs", &Failure::tool(e)),
         }
     }
+    // What a create or a removal killed half-way left. A create renames
+    // its staging directory within milliseconds; a purge still at work on
+    // an old one loses nothing (that directory is doomed either way).
+    if let Err(e) = store.sweep(std::time::Duration::from_secs(60)) {
+        hs_common::exit::report_failure("hs", &Failure::tool(e));
+    }
     if !deleted.is_empty() {
         println!("Deleted Containers:");
         for id in &deleted {

@@ -183,6 +183,19 @@ fn prune_removes_only_stopped_containers() {
 }
 
 #[test]
+fn prune_leaves_a_staging_directory_that_a_create_may_still_be_using() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    world.detach(&[&rootfs(), "true"]);
+    let staging = world.env.root().join("containers/.new-0123");
+    std::fs::create_dir(&staging).unwrap();
+    world.ok(&["prune"]);
+    assert!(staging.is_dir());
+}
+
+#[test]
 fn pids_limit_is_enforced_by_the_kernel() {
     if !hs_tests::require_root() {
         return;
