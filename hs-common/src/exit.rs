@@ -111,9 +111,10 @@ macro_rules! tool_main {
         #[cfg(all(not(test), target_env = "gnu"))]
         #[no_mangle]
         extern "C" fn main(
-            _argc: ::std::ffi::c_int,
-            _argv: *const *const ::std::ffi::c_char,
+            argc: ::std::ffi::c_int,
+            argv: *const *const ::std::ffi::c_char,
         ) -> ::std::ffi::c_int {
+            $crate::proctitle::remember_args(argc, argv);
             $crate::run_bare_main($tool, $body)
         }
 

@@ -10,6 +10,7 @@ pub mod info;
 pub mod mount_ns;
 pub mod priority;
 pub mod proc;
+pub mod proctitle;
 pub mod sibling;
 pub mod sync;
 pub mod trace;

@@ -282,6 +282,10 @@ fn run_step(
             // SAFETY: chdir with a NUL-terminated path (not std's, whose
             // path handling would stay resident in the monitor).
             let _ = unsafe { libc::chdir(c"/".as_ptr()) };
+            // The chain has its own copy of the arguments now; ours stay
+            // in `ps` for the container's life. The environment stays: the
+            // on-exit step is started with it.
+            hs_common::proctitle::hide_secrets(false);
             ctx.monitor = Some(monitor);
         }
         Step::Serve => {

@@ -310,6 +310,10 @@ pub(crate) fn stay_behind(
     }
     hs_common::sync::close_own_copy();
     let _ = hs_common::exec::close_inherited_fds(&[]);
+    // This process outlives the start with the chain's arguments and the
+    // caller's environment (PID 1's is readable inside the container);
+    // from here on it only forwards signals and waits.
+    hs_common::proctitle::hide_secrets(true);
     blocked.supervise(child)
 }
 

@@ -55,6 +55,43 @@ fn env_file_and_env_flags_reach_the_command_in_order() {
 }
 
 #[test]
+fn env_values_stay_off_command_lines_and_the_callers_environment_out_of_pid_1() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let secret = hs_tests::unique("hunter");
+    let callers = hs_tests::unique("callers-own");
+    let out = run_ok(world.hs().env("HS_TEST_CALLERS_VALUE", &callers).args([
+        "run",
+        "-d",
+        "-e",
+        &format!("PASS={secret}"),
+        &rootfs(),
+        "sleep",
+        "1000",
+    ]));
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(
+        world.ok(&["exec", &id, "sh", "-c", "echo $PASS"]),
+        format!("{secret}\n")
+    );
+    // The monitor and hs-unshare's supervisor and PID 1 live on with the
+    // chain's arguments: `ps` must not show the value to every user.
+    let showing = || hs_tests::pids_with_cmdline(&secret);
+    assert!(
+        wait_until(Duration::from_secs(10), || showing().is_empty()),
+        "still on a command line: {:?}",
+        showing()
+            .into_iter()
+            .map(|pid| std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default())
+            .collect::<Vec<_>>()
+    );
+    let pid1_environ = world.ok(&["exec", &id, "cat", "/proc/1/environ"]);
+    assert!(!pid1_environ.contains(&callers), "{pid1_environ:?}");
+}
+
+#[test]
 fn the_container_does_not_inherit_hs_environment() {
     if !hs_tests::require_root() {
         return;
