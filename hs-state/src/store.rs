@@ -521,11 +521,12 @@ impl Store {
     }
 
     /// Deletes what interrupted creates and removals left: staging
-    /// (`.new-*`) and unlisted (`.rm-*`) directories whose last change
-    /// (their rename into that name) is older than `quiet_for`, so that one
-    /// still in use by a create or a purge is left alone. A directory with
-    /// a mount below it is kept, as by [`Store::remove`]. Returns the
-    /// names deleted.
+    /// (`.new-*`) and unlisted (`.rm-*`) directories whose last change (the
+    /// mkdir or rename that named them, or a file added at their top) is
+    /// older than `quiet_for`, so that a create at work is left alone (a
+    /// purge at work loses nothing: the directory is doomed, and deleting
+    /// it twice at once is safe). A directory with a mount below it is
+    /// kept, as by [`Store::remove`]. Returns the names deleted.
     pub fn sweep(&self, quiet_for: std::time::Duration) -> Result<Vec<String>> {
         use std::os::unix::fs::MetadataExt;
         let containers = self.containers();
