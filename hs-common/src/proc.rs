@@ -58,6 +58,29 @@ pub fn is_alive(pid: i32, start_time: u64) -> bool {
     matches!(stat(pid), Some(s) if !s.is_dead() && s.start_time == start_time)
 }
 
+/// A process identified by pid and start time (clock ticks after boot from
+/// /proc/PID/stat), so a recycled pid is never mistaken for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ProcessRef {
+    pub pid: i32,
+    pub start_time: u64,
+}
+
+impl ProcessRef {
+    /// The process `pid` as it is now, if it exists.
+    pub fn of(pid: i32) -> Option<Self> {
+        stat(pid).map(|s| Self {
+            pid,
+            start_time: s.start_time,
+        })
+    }
+
+    /// Running, not a zombie, and the same process that was recorded.
+    pub fn is_alive(&self) -> bool {
+        is_alive(self.pid, self.start_time)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, Utc};
+use hs_common::proc::ProcessRef;
 use hs_common::Failure;
 
 use crate::fdio;
@@ -21,46 +22,32 @@ pub struct LogsOptions {
     pub exit_file: Option<PathBuf>,
     /// The monitor that writes the log: `--follow` also ends when it is
     /// gone, since no exit file will come then (it was killed).
-    pub monitor: Option<Monitor>,
+    pub monitor: Option<ProcessRef>,
     pub tail: Option<usize>,
     pub timestamps: bool,
     pub since: Option<DateTime<Utc>>,
 }
 
-/// A process by pid and start time (field 22 of /proc/PID/stat), so that a
-/// reused pid does not count as the same process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Monitor {
-    pub pid: i32,
-    pub start_time: u64,
-}
-
-impl Monitor {
-    /// `PID:STARTTIME`, or `PID` for the process that has it now (a pid
-    /// that is not running parses as one that is gone).
-    pub fn parse(text: &str) -> Result<Monitor, String> {
-        let number = |part: &str| {
-            part.parse::<u64>()
-                .map_err(|_| format!("{text:?} is not PID or PID:STARTTIME"))
-        };
-        let (pid, start) = match text.split_once(':') {
-            Some((pid, start)) => (number(pid)?, Some(number(start)?)),
-            None => (number(text)?, None),
-        };
-        let pid = i32::try_from(pid)
-            .ok()
-            .filter(|&pid| pid > 0)
-            .ok_or_else(|| format!("{text:?}: no such pid"))?;
-        let start_time = match start {
-            Some(start) => start,
-            None => hs_common::proc::stat(pid).map_or(0, |stat| stat.start_time),
-        };
-        Ok(Monitor { pid, start_time })
-    }
-
-    fn is_alive(&self) -> bool {
-        hs_common::proc::is_alive(self.pid, self.start_time)
-    }
+/// `--monitor`: `PID:STARTTIME` (field 22 of /proc/PID/stat, so that a
+/// reused pid does not count), or `PID` for the process that has it now (a
+/// pid that is not running parses as one that is gone).
+pub fn parse_monitor(text: &str) -> Result<ProcessRef, String> {
+    let number = |part: &str| {
+        part.parse::<u64>()
+            .map_err(|_| format!("{text:?} is not PID or PID:STARTTIME"))
+    };
+    let (pid, start) = match text.split_once(':') {
+        Some((pid, start)) => (number(pid)?, Some(number(start)?)),
+        None => (number(text)?, None),
+    };
+    let pid = i32::try_from(pid)
+        .ok()
+        .filter(|&pid| pid > 0)
+        .ok_or_else(|| format!("{text:?}: no such pid"))?;
+    Ok(match start {
+        Some(start_time) => ProcessRef { pid, start_time },
+        None => ProcessRef::of(pid).unwrap_or(ProcessRef { pid, start_time: 0 }),
+    })
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -422,7 +409,7 @@ mod tests {
     fn follow_without_an_exit_file_stops_once_the_monitor_is_gone() {
         let (dir, path) = logged(&[(Stream::Stdout, b"last words\n")]);
         // This process under another start time: a pid that was reused.
-        let gone = Monitor {
+        let gone = ProcessRef {
             pid: std::process::id() as i32,
             start_time: 0,
         };
@@ -448,17 +435,17 @@ mod tests {
     #[test]
     fn a_monitor_is_a_pid_and_start_time_or_a_running_pid() {
         assert_eq!(
-            Monitor::parse("123:456"),
-            Ok(Monitor {
+            parse_monitor("123:456"),
+            Ok(ProcessRef {
                 pid: 123,
                 start_time: 456
             })
         );
         let me = std::process::id() as i32;
-        let mine = Monitor::parse(&me.to_string()).unwrap();
+        let mine = parse_monitor(&me.to_string()).unwrap();
         assert!(mine.is_alive());
         for bad in ["", "x", "1:", ":1", "0", "-5", "1:2:3"] {
-            assert!(Monitor::parse(bad).is_err(), "{bad:?}");
+            assert!(parse_monitor(bad).is_err(), "{bad:?}");
         }
     }
 

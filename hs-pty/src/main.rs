@@ -130,8 +130,8 @@ struct LogsArgs {
     #[arg(long, value_name = "PATH")]
     exit_file: Option<PathBuf>,
     /// The monitor writing the log: --follow also ends when it is gone.
-    #[arg(long, value_name = "PID[:STARTTIME]", value_parser = hs_pty::logs::Monitor::parse)]
-    monitor: Option<hs_pty::logs::Monitor>,
+    #[arg(long, value_name = "PID[:STARTTIME]", value_parser = hs_pty::logs::parse_monitor)]
+    monitor: Option<hs_common::proc::ProcessRef>,
     /// Only the last N lines.
     #[arg(long, value_name = "N")]
     tail: Option<usize>,

@@ -187,28 +187,9 @@ impl Default for State {
     }
 }
 
-/// A process identified by pid and start time (clock ticks after boot from
-/// /proc/PID/stat), so a recycled pid is never mistaken for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProcessRef {
-    pub pid: i32,
-    pub start_time: u64,
-}
-
-impl ProcessRef {
-    /// The process `pid` as it is now, if it exists.
-    pub fn of(pid: i32) -> Option<Self> {
-        hs_common::proc::stat(pid).map(|s| Self {
-            pid,
-            start_time: s.start_time,
-        })
-    }
-
-    /// Running, not a zombie, and the same process that was recorded.
-    pub fn is_alive(&self) -> bool {
-        hs_common::proc::is_alive(self.pid, self.start_time)
-    }
-}
+/// A recorded process (pid and start time); shared with the tools that
+/// are handed one on their command line.
+pub use hs_common::proc::ProcessRef;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
