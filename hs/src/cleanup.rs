@@ -33,12 +33,6 @@ pub fn cleanup(args: CleanupArgs) -> Outcome {
         }
         other => other,
     };
-    // What is left of a `--rm` container (cgroups, layers) is nobody's
-    // wait: at idle priority it yields the CPU to the foreground client,
-    // which is still reading the exit code and unlisting the record, and
-    // to whatever runs next (0.7 ms a run on 2 cores, bench/RESULTS.md).
-    let background = !matches!(&record, Some(r) if !r.config.auto_remove);
-    hs_common::priority::set_idle(background);
     match &record {
         Some(record) => lifecycle::remove_cgroups(record, &tools),
         None => {
@@ -50,8 +44,10 @@ pub fn cleanup(args: CleanupArgs) -> Outcome {
     lifecycle::wait_for_client(&layout.dir);
     if let Some(record) = record.and_then(|r| store.get(&r.id).ok()) {
         if record.config.auto_remove {
-            // Removing it takes the store's lock, which nobody should wait
-            // for behind a starved process.
+            // The monitor started this cleanup at idle priority (the chain
+            // asks for it with --on-exit-idle for `--rm`): removing the
+            // record takes the store's lock, which nobody should wait for
+            // behind a starved process.
             hs_common::priority::set_idle(false);
             if let Err(e) = lifecycle::remove(&store, &record, false, &tools) {
                 // It stays (something is mounted below it): say how it ended.
