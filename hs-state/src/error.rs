@@ -10,6 +10,12 @@ pub enum Error {
     #[error("invalid container name {name:?}: a name must match [a-zA-Z0-9][a-zA-Z0-9_.-]*")]
     InvalidName { name: String },
 
+    #[error("invalid container id {id:?}: an id is 64 lowercase hex characters")]
+    InvalidId { id: String },
+
+    #[error("container id {id} is already in use")]
+    IdInUse { id: String },
+
     #[error("name {name:?} is already in use by container {id}")]
     NameInUse { name: String, id: String },
 

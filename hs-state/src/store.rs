@@ -115,6 +115,21 @@ impl Store {
     /// record, see [`durability`]), and renamed into place under the lock
     /// right after its name is reserved.
     pub fn create(&self, config: &Config, name: Option<&str>) -> Result<Created> {
+        self.create_as(&new_id()?, config, name)
+    }
+
+    /// [`Store::create`] under an id the caller drew beforehand
+    /// ([`crate::ident::new_id`]): hs starts a container's monitor while it
+    /// writes the record, and the monitor's arguments name the id. An id
+    /// that is not a full one, or is taken, is refused.
+    pub fn create_as(&self, id: &str, config: &Config, name: Option<&str>) -> Result<Created> {
+        if !is_full_id(id) {
+            return Err(Error::InvalidId { id: id.to_string() });
+        }
+        // Checked again by the rename (a record directory is never empty).
+        if self.container_dir(id).symlink_metadata().is_ok() {
+            return Err(Error::IdInUse { id: id.to_string() });
+        }
         if let Some(name) = name {
             validate_name(name)?;
             // Checked again under the lock; this spares a doomed create its
@@ -130,7 +145,7 @@ impl Store {
         mkdir_all(&containers)?;
         mkdir_all(&self.names())?;
 
-        let id = new_id()?;
+        let id = id.to_string();
         let staging = containers.join(format!("{STAGING_PREFIX}{id}"));
         let mut attempt = 0;
         let mut chosen = match name {
@@ -768,6 +783,21 @@ mod tests {
         );
         assert_eq!(store.list().len(), 1);
         assert_eq!(std::fs::read_dir(store.containers()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn create_as_takes_the_id_given_and_refuses_a_bad_or_taken_one() {
+        let (_tmp, store) = store();
+        let id = new_id().unwrap();
+        let created = store.create_as(&id, &config(1), Some("given")).unwrap();
+        assert_eq!(created.id, id);
+        assert_eq!(store.get(&id).unwrap().name, "given");
+        let taken = store.create_as(&id, &config(2), Some("other")).unwrap_err();
+        assert!(matches!(taken, Error::IdInUse { .. }), "{taken}");
+        let bad = store.create_as("abc", &config(2), None).unwrap_err();
+        assert!(matches!(bad, Error::InvalidId { .. }), "{bad}");
+        assert_eq!(store.list().len(), 1);
+        assert!(store.name_owner("other").is_none());
     }
 
     #[test]
