@@ -28,11 +28,16 @@ pub fn write_info<T: Serialize>(fd: RawFd, value: &T) -> Result<(), Failure> {
 /// Checks up front that an `--info-fd` names an open fd, so a bad one fails
 /// before the tool does anything.
 pub fn check_fd(fd: RawFd) -> Result<(), Failure> {
+    check_option_fd("--info-fd", fd)
+}
+
+/// [`check_fd`] for any option that names an inherited fd.
+pub fn check_option_fd(option: &str, fd: RawFd) -> Result<(), Failure> {
     if is_open(fd) {
         Ok(())
     } else {
         Err(Failure::tool(format!(
-            "--info-fd {fd}: not an open file descriptor"
+            "{option} {fd}: not an open file descriptor"
         )))
     }
 }

@@ -97,6 +97,13 @@ struct ServeArgs {
     /// Write {"monitor_pid":N,"init_pid":M|null} to this fd once PROG runs.
     #[arg(long, value_name = "FD")]
     info_fd: Option<i32>,
+    /// Start nothing before a byte arrives on this fd (EOF: exit 125).
+    #[arg(long, value_name = "FD")]
+    go_fd: Option<i32>,
+    /// Hold this fd open until PROG exited and the exit file is written,
+    /// then close it (a waiter on the pipe's other end wakes at once).
+    #[arg(long, value_name = "FD")]
+    exit_fd: Option<i32>,
     /// The program (usually the rest of the chain).
     #[arg(last = true, required = true, value_name = "PROG")]
     program: Vec<OsString>,
@@ -168,6 +175,8 @@ fn run_cli() -> Result<i32, hs_common::Failure> {
             on_exit_idle: args.on_exit_idle,
             detach: args.detach,
             info_fd: args.info_fd,
+            go_fd: args.go_fd,
+            exit_fd: args.exit_fd,
             program: args.program,
         }),
         Command::Attach(args) => hs_pty::attach::attach(hs_pty::attach::AttachOptions {

@@ -39,6 +39,10 @@ pub struct ServeOptions {
     pub on_exit_idle: bool,
     pub detach: bool,
     pub info_fd: Option<RawFd>,
+    /// `--go-fd`: nothing starts before a byte arrives on it.
+    pub go_fd: Option<RawFd>,
+    /// `--exit-fd`: held until the run is over, then closed.
+    pub exit_fd: Option<RawFd>,
     pub program: Vec<OsString>,
 }
 
@@ -55,6 +59,7 @@ pub enum Step {
     },
     Serve,
     WriteExitFile(PathBuf),
+    CloseExitFd(RawFd),
     TellClients,
     RunOnExit {
         argv: Vec<OsString>,
@@ -84,6 +89,7 @@ impl std::fmt::Display for Step {
             }
             Step::Serve => f.write_str("serve until the program exits"),
             Step::WriteExitFile(p) => write!(f, "write the exit file {}", p.display()),
+            Step::CloseExitFd(fd) => write!(f, "close --exit-fd {fd} (its reader sees EOF)"),
             Step::TellClients => f.write_str("remove the socket, send clients the exit code"),
             Step::RunOnExit { argv: v, idle } => {
                 write!(f, "run {}", argv(v))?;
@@ -110,6 +116,7 @@ pub fn plan(opts: &ServeOptions) -> Vec<Step> {
     });
     steps.push(Step::Serve);
     steps.extend(opts.exit_file.clone().map(Step::WriteExitFile));
+    steps.extend(opts.exit_fd.map(Step::CloseExitFd));
     steps.push(Step::TellClients);
     if !opts.on_exit.is_empty() {
         steps.push(Step::RunOnExit {
@@ -139,24 +146,35 @@ struct Context {
     size: Option<WindowSize>,
     monitor: Option<Monitor>,
     status: Option<WaitStatus>,
+    exit_fd: Option<OwnedFd>,
 }
 
 /// Runs `hs-pty serve`; returns PROG's exit code (the monitor's own exit
 /// code in the foreground; with `--detach` the caller has long returned).
 pub fn serve(mut opts: ServeOptions) -> Result<i32, Failure> {
     fdio::ensure_stdio_open();
+    // Our own report and exit fd must not leak into the chain (their
+    // readers would never see EOF).
     if let Some(fd) = opts.info_fd {
         hs_common::info::check_fd(fd)?;
-        // Our own report must not leak into the chain (its reader would
-        // never see EOF).
-        let _ = nix::fcntl::fcntl(
-            fd,
-            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-        );
+        set_cloexec(fd);
     }
+    let exit_fd = match opts.exit_fd {
+        Some(fd) => {
+            hs_common::info::check_option_fd("--exit-fd", fd)?;
+            set_cloexec(fd);
+            // SAFETY: the caller handed this open fd to us alone.
+            Some(unsafe { OwnedFd::from_raw_fd(fd) })
+        }
+        None => None,
+    };
     opts.socket = absolute(&opts.socket)?;
     opts.log = opts.log.as_deref().map(absolute).transpose()?;
     opts.exit_file = opts.exit_file.as_deref().map(absolute).transpose()?;
+    // The directories we are to work in may not exist before the go.
+    if let Some(fd) = opts.go_fd {
+        wait_for_go(fd)?;
+    }
     check_late_inputs(&opts)?;
 
     let steps = plan(&opts);
@@ -180,6 +198,7 @@ pub fn serve(mut opts: ServeOptions) -> Result<i32, Failure> {
         size: WindowSize::from_env()?,
         monitor: None,
         status: None,
+        exit_fd,
     };
     let mut code = 0;
     for step in steps {
@@ -263,6 +282,7 @@ fn run_step(
             let report = ctx.report.take();
             let mut keep: Vec<RawFd> = report.iter().map(|fd| fd.as_raw_fd()).collect();
             keep.extend(opts.info_fd);
+            keep.extend(ctx.exit_fd.as_ref().map(|fd| fd.as_raw_fd()));
             let on_started = reporter(opts.info_fd, report);
             let monitor = Monitor::new(
                 spawned,
@@ -304,6 +324,7 @@ fn run_step(
                 complain(&e.to_string());
             }
         }
+        Step::CloseExitFd(_) => ctx.exit_fd = None,
         Step::TellClients => {
             if let Some(monitor) = &mut ctx.monitor {
                 monitor.farewell(*code);
@@ -312,6 +333,37 @@ fn run_step(
         Step::RunOnExit { argv, idle } => run_on_exit(argv, *idle),
     }
     Ok(())
+}
+
+fn set_cloexec(fd: RawFd) {
+    let _ = nix::fcntl::fcntl(
+        fd,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    );
+}
+
+/// `--go-fd`: blocks until the caller writes a byte. The caller starts the
+/// monitor early, so that this process's start-up overlaps what the caller
+/// still has to do first (hs writes the container's record meanwhile).
+/// Nothing exists yet (no socket, log or child): a caller that gives up
+/// closes the pipe, or kills us, and leaves nothing behind.
+fn wait_for_go(fd: RawFd) -> Result<(), Failure> {
+    hs_common::info::check_option_fd("--go-fd", fd)?;
+    // SAFETY: the caller handed this open fd to us alone.
+    let go = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut byte = [0u8; 1];
+    loop {
+        match nix::unistd::read(go.as_raw_fd(), &mut byte) {
+            Ok(0) => {
+                return Err(Failure::tool(format!(
+                    "--go-fd {fd}: closed before the go: nothing was started"
+                )))
+            }
+            Ok(_) => return Ok(()),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(Failure::tool(format!("reading --go-fd {fd}: {e}"))),
+        }
+    }
 }
 
 /// After start-up a failure has nobody to return to: it goes to stderr
@@ -500,6 +552,8 @@ mod tests {
             on_exit_idle: false,
             detach: true,
             info_fd: Some(3),
+            go_fd: None,
+            exit_fd: Some(5),
             program: vec!["hs-cgroup".into(), "exec".into()],
         }
     }
@@ -520,6 +574,7 @@ mod tests {
                 },
                 Step::Serve,
                 Step::WriteExitFile("/run/c/exit.json".into()),
+                Step::CloseExitFd(5),
                 Step::TellClients,
                 Step::RunOnExit {
                     argv: vec!["hs".into(), "cleanup".into(), "ID".into()],
@@ -534,6 +589,7 @@ mod tests {
         let steps = plan(&ServeOptions {
             log: None,
             exit_file: None,
+            exit_fd: None,
             on_exit: Vec::new(),
             detach: false,
             terminal: Terminal::Pipes { stdin: false },

@@ -1136,3 +1136,132 @@ fn the_monitor_writes_its_log_and_exit_file_without_fsync() {
     assert!(log.contains("logged"), "{log}");
     assert_eq!(fsyncs, 0);
 }
+
+/// True when `fd` reports EOF (or an error) within `timeout`.
+fn hung_up_within(fd: &OwnedFd, timeout: Duration) -> bool {
+    let mut fds = [nix::poll::PollFd::new(
+        fd.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    match nix::poll::poll(&mut fds, nix::poll::PollTimeout::try_from(ms).unwrap()) {
+        Ok(0) => false,
+        Ok(_) => fds[0].revents().is_some_and(|r| {
+            r.intersects(nix::poll::PollFlags::POLLHUP | nix::poll::PollFlags::POLLERR)
+        }),
+        Err(e) => panic!("poll: {e}"),
+    }
+}
+
+/// A waiter on `--exit-fd` wakes once the exit file is in place: not
+/// before, not only when a child the program left behind is gone, and not
+/// only after the on-exit step (hs's `hs cleanup` waits for that very
+/// waiter).
+#[test]
+fn the_exit_fd_closes_once_the_exit_file_is_written() {
+    let dir = tempdir_in_target("pty-exit-fd");
+    let marker = unique("hs-pty-test");
+    let go = dir.path().join("go");
+    let bg_pid = dir.path().join("bg.pid");
+    let on_exit_done = dir.path().join("on-exit-may-end");
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let mut cmd = serve_in(dir.path());
+    cmd.args(["--on-exit", "sh", "--on-exit-arg", "-c", "--on-exit-arg"])
+        .arg("while [ ! -e \"$1\" ]; do sleep 0.01; done")
+        .arg("--on-exit-arg")
+        .arg(&marker)
+        .arg("--on-exit-arg")
+        .arg(&on_exit_done);
+    cmd.args(["--detach", "--exit-fd", "4", "--", "sh", "-c"])
+        .arg(
+            "while [ ! -e \"$1\" ]; do sleep 0.01; done; \
+             sleep 1000 >/dev/null 2>&1 & echo $! >\"$2\"; exit 3",
+        )
+        .arg(&marker)
+        .arg(&go)
+        .arg(&bg_pid);
+    pass_fd(&mut cmd, write.as_raw_fd(), 4);
+    let served = Served {
+        dir,
+        marker,
+        monitor_pid: 0,
+        init_pid: None,
+    };
+    let status = cmd.stdin(Stdio::null()).status().unwrap();
+    drop(write);
+    assert!(status.success());
+    assert!(
+        !hung_up_within(&read, Duration::from_millis(200)),
+        "the exit fd closed while the program still ran"
+    );
+    std::fs::write(&go, "").unwrap();
+    let woke = hung_up_within(&read, WAIT);
+    let background = std::fs::read_to_string(&bg_pid).unwrap_or_default();
+    if let Ok(pid) = background.trim().parse::<i32>() {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    let exit = std::fs::read_to_string(served.exit_file());
+    std::fs::write(&on_exit_done, "").unwrap();
+    assert!(woke, "the exit fd stayed open after the program exited");
+    let exit = exit.unwrap();
+    assert!(exit.contains("\"exit_code\":3"), "{exit}");
+}
+
+/// `hs-pty serve --go-fd 3 …` spawned with the read end of a pipe.
+fn serve_waiting_for_go(dir: &Path, marker: &str) -> (Child, OwnedFd) {
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let mut cmd = serve_in(dir);
+    cmd.args(["--detach", "--go-fd", "3", "--", "sh", "-c", "touch \"$1\""])
+        .arg(marker)
+        .arg(dir.join("ran"));
+    pass_fd(&mut cmd, read.as_raw_fd(), 3);
+    let child = cmd
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(read);
+    // Blocked in read(2) on fd 3: /proc/PID/syscall is "0 0x3 …".
+    let syscall = format!("/proc/{}/syscall", child.id());
+    assert!(
+        wait_until(WAIT, || std::fs::read_to_string(&syscall)
+            .is_ok_and(|s| s.starts_with("0 0x3 "))),
+        "serve never waited on --go-fd"
+    );
+    (child, write)
+}
+
+#[test]
+fn nothing_starts_before_the_go_byte() {
+    let dir = tempdir_in_target("pty-go");
+    let marker = unique("hs-pty-test");
+    let _guard = KillOnDrop(marker.clone());
+    let (child, go) = serve_waiting_for_go(dir.path(), &marker);
+    assert!(!dir.path().join("attach.sock").exists());
+    assert!(!dir.path().join("log").exists());
+    assert!(!dir.path().join("ran").exists());
+    nix::unistd::write(&go, b"g").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(wait_until(WAIT, || dir.path().join("ran").exists()));
+}
+
+#[test]
+fn a_go_fd_closed_without_the_byte_starts_nothing_and_exits_125() {
+    let dir = tempdir_in_target("pty-nogo");
+    let marker = unique("hs-pty-test");
+    let _guard = KillOnDrop(marker.clone());
+    let (child, go) = serve_waiting_for_go(dir.path(), &marker);
+    drop(go);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("hs-pty: error: --go-fd 3"), "{stderr}");
+    assert!(!dir.path().join("attach.sock").exists());
+    assert!(!dir.path().join("log").exists());
+    assert!(!dir.path().join("ran").exists());
+}
