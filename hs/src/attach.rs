@@ -8,16 +8,23 @@ use hs_state::{Record, Store};
 
 use crate::chain::Tools;
 use crate::follow::Init;
-use crate::launch::{self, StartError};
+use crate::launch::{self, Pending, StartError};
 use crate::lifecycle;
 
 /// How much past output a foreground run replays on attaching: what the
 /// program printed before the client connected (docker attaches first).
 pub const RUN_TAIL_BYTES: u32 = 1 << 20;
 
-/// A foreground run or `start -a`: starts the container and stays its
-/// terminal until it ends, returning its exit code (or the chain's, when
-/// it could not start; a tool printed why).
+/// True when a foreground container's output is followed in its log
+/// (no terminal, no stdin), false when hs attaches to it as a client.
+pub fn follows_log(config: &hs_state::Config, stdin: bool) -> bool {
+    !(config.tty || stdin)
+}
+
+/// A foreground run or `start -a`: tells the container's `pending` chain
+/// to go and stays its terminal until it ends, returning its exit code (or
+/// the chain's, when it could not start; a tool printed why). `pending`
+/// asked for an exit notice when [`follows_log`].
 ///
 /// With a terminal or stdin this is an attach client, connected while the
 /// chain still starts (the socket exists before the program does), so the
@@ -30,10 +37,11 @@ pub fn foreground(
     tools: &Tools,
     detach_keys: Option<&str>,
     stdin: bool,
+    pending: Pending,
 ) -> Outcome {
     let since = chrono::Utc::now();
-    if record.config.tty || stdin {
-        return attached(store, record, tools, detach_keys, stdin);
+    if !follows_log(&record.config, stdin) {
+        return attached(store, record, tools, detach_keys, stdin, pending);
     }
     // Blocked from here on, so a signal sent while the chain starts stays
     // pending until the forwarder takes it (children get a clean mask).
@@ -41,11 +49,12 @@ pub fn foreground(
     signals
         .thread_block()
         .map_err(|e| Failure::tool(format!("blocking signals: {e}")))?;
-    let started = match launch::start(store, record, tools) {
-        Ok(started) => started,
+    let launched = match pending.go(store, record, tools) {
+        Ok(launched) => launched,
         Err(StartError::Failed(code)) => return Ok(code),
         Err(StartError::Hs(e)) => return Err(e.into()),
     };
+    let started = launched.started;
     let init = Init::of(&started);
     match init {
         Init::Live(init) => forward_signals(signals, init.pid),
@@ -60,6 +69,7 @@ pub fn foreground(
         since,
         init,
         started.monitor,
+        launched.exit_notice,
     )?;
     let exit = hs_pty::exit_file::ExitFile::read(&layout.exit_file()).map_err(Failure::tool)?;
     // A --rm container's record is about to go: no point writing to it.
@@ -77,12 +87,12 @@ fn attached(
     tools: &Tools,
     detach_keys: Option<&str>,
     stdin: bool,
+    pending: Pending,
 ) -> Outcome {
-    launch::prepare(store, record)?;
     let socket = launch::layout(store, &record.id).socket();
     let launcher = {
         let (store, record, tools) = (store.clone(), record.clone(), tools.clone());
-        std::thread::spawn(move || launch::start_prepared(&store, &record, &tools))
+        std::thread::spawn(move || pending.go(&store, &record, &tools))
     };
     // The socket file appears at bind(), before listen(): probe until a
     // connection is accepted (the monitor drops the probe at once).

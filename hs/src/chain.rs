@@ -97,12 +97,16 @@ impl Layout {
     }
 }
 
-/// The fds the monitor and hs-cgroup report on (`--info-fd`); none in a
-/// dry run, so the printed chain runs as is in a shell.
+/// The fds that tie a chain to the hs process that starts it: those the
+/// monitor and hs-cgroup report on (`--info-fd`), the monitor's `--go-fd`
+/// and `--exit-fd`. None in a dry run, so the printed chain runs as is in
+/// a shell.
 #[derive(Debug, Clone, Copy)]
-pub struct InfoFds {
+pub struct ChainFds {
     pub monitor: i32,
     pub cgroup: i32,
+    pub go: Option<i32>,
+    pub exit: Option<i32>,
 }
 
 /// The container's short id: docker's 12 characters.
@@ -116,15 +120,15 @@ pub fn run_chain(
     id: &str,
     layout: &Layout,
     tools: &Tools,
-    info: Option<InfoFds>,
+    fds: Option<ChainFds>,
 ) -> Vec<Vec<String>> {
     let hostname = config
         .hostname
         .clone()
         .unwrap_or_else(|| short_id(id).to_string());
     vec![
-        monitor_step(config, id, layout, tools, info.map(|i| i.monitor)),
-        cgroup_step(config, id, tools, info.map(|i| i.cgroup)),
+        monitor_step(config, id, layout, tools, fds),
+        cgroup_step(config, id, tools, fds.map(|f| f.cgroup)),
         overlay_step(config, layout, tools),
         root_step(config, &hostname, layout, tools),
     ]
@@ -140,7 +144,7 @@ fn monitor_step(
     id: &str,
     layout: &Layout,
     tools: &Tools,
-    info_fd: Option<i32>,
+    fds: Option<ChainFds>,
 ) -> Vec<String> {
     let mut step = words(&[&tools.pty, "serve", "--detach"]);
     push_path(&mut step, "--socket", &layout.socket());
@@ -169,8 +173,13 @@ fn monitor_step(
     if config.auto_remove {
         step.push("--on-exit-idle".into());
     }
-    if let Some(fd) = info_fd {
-        step.extend(words(&["--info-fd", &fd.to_string()]));
+    if let Some(fds) = fds {
+        step.extend(words(&["--info-fd", &fds.monitor.to_string()]));
+        for (option, fd) in [("--go-fd", fds.go), ("--exit-fd", fds.exit)] {
+            if let Some(fd) = fd {
+                step.extend(words(&[option, &fd.to_string()]));
+            }
+        }
     }
     step.push("--".into());
     step
@@ -533,16 +542,23 @@ mod tests {
     }
 
     #[test]
-    fn info_fds_appear_only_when_given() {
+    fn chain_fds_appear_only_when_given() {
         let c = config(Rootfs::Host { dirs: None });
-        let info = InfoFds {
+        let fds = ChainFds {
             monitor: 7,
             cgroup: 8,
+            go: Some(9),
+            exit: None,
         };
-        let steps = run_chain(&c, ID, &layout(), &Tools::bare(), Some(info));
+        let steps = run_chain(&c, ID, &layout(), &Tools::bare(), Some(fds));
         assert!(steps[0].windows(2).any(|w| w == ["--info-fd", "7"]));
+        assert!(steps[0].windows(2).any(|w| w == ["--go-fd", "9"]));
+        assert!(!steps[0].contains(&"--exit-fd".to_string()));
         assert!(steps[1].windows(2).any(|w| w == ["--info-fd", "8"]));
-        assert!(!chain(&c)[0].contains(&"--info-fd".to_string()));
+        let dry = chain(&c);
+        for option in ["--info-fd", "--go-fd", "--exit-fd"] {
+            assert!(!dry[0].contains(&option.to_string()), "{option}");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use hs_common::Failure;
 use hs_state::schema::Rootfs;
 use hs_state::{Record, Store};
 
-use crate::attach::{attach_to, foreground};
+use crate::attach::{attach_to, follows_log, foreground};
 use crate::chain::{self, Layout, Tools};
 use crate::cli::*;
 use crate::error::{HsError, Outcome, Result};
@@ -133,8 +133,20 @@ fn run(args: RunArgs) -> Outcome {
         return Ok(0);
     }
     let tools = Tools::find()?;
+    let detach = spec.detach;
+    let interactive = spec.config.interactive;
+    // The chain starts first and waits for its go while the record is
+    // written: if that fails, dropping `pending` ends it, nothing made.
+    let id = hs_state::ident::new_id().map_err(|e| HsError::State(e.to_string()))?;
+    let pending = launch::spawn(
+        &spec.config,
+        &id,
+        &launch::layout(&store, &id),
+        &tools,
+        !detach && follows_log(&spec.config, interactive),
+    )?;
     let created = store
-        .create(&spec.config, spec.name.as_deref())
+        .create_as(&id, &spec.config, spec.name.as_deref())
         .map_err(|e| HsError::State(e.to_string()))?;
     let record = Record {
         dir: store.container_dir(&created.id),
@@ -143,14 +155,13 @@ fn run(args: RunArgs) -> Outcome {
         config: spec.config,
         state: hs_state::State::new(),
     };
-    let detach = spec.detach;
     let claim = if record.config.auto_remove && !detach {
         Some(lifecycle::claim_removal(&record.dir)?)
     } else {
         None
     };
     if detach {
-        return match launch::start(&store, &record, &tools) {
+        return match pending.go(&store, &record, &tools) {
             Ok(_) => {
                 println!("{}", record.id);
                 Ok(0)
@@ -159,13 +170,13 @@ fn run(args: RunArgs) -> Outcome {
             Err(StartError::Hs(e)) => Err(e.into()),
         };
     }
-    let interactive = record.config.interactive;
     let outcome = foreground(
         &store,
         &record,
         &tools,
         args.detach_keys.as_deref(),
         interactive,
+        pending,
     );
     if let Some(claim) = claim {
         // As with docker, the container is gone (no record, its name free)
@@ -228,12 +239,20 @@ fn start(args: StartArgs) -> Outcome {
         if is_running(&record) {
             return Err(HsError::AlreadyRunning(args.containers[0].clone()).into());
         }
+        let pending = launch::spawn(
+            &record.config,
+            &record.id,
+            &launch::layout(&store, &record.id),
+            &tools,
+            follows_log(&record.config, args.interactive),
+        )?;
         return foreground(
             &store,
             &record,
             &tools,
             args.detach_keys.as_deref(),
             args.interactive,
+            pending,
         );
     }
     let mut code = 0;

@@ -1,11 +1,13 @@
 //! Following a container's log until it exits, for a foreground run
 //! without a terminal: the records are hs-pty's (`hs_pty::log::Record`),
-//! the wake-ups a pidfd on the container's init plus a short poll, not
-//! inotify (closing an inotify fd waits for an SRCU grace period, which
-//! alone cost a short run ~20 ms).
+//! the wake-up the monitor's exit notice (a pipe it closes once the exit
+//! file is written: `hs-pty serve --exit-fd`), or without one a pidfd on
+//! the container's init plus a short poll; not inotify (closing an inotify
+//! fd waits for an SRCU grace period, which alone cost a short run ~20 ms).
 
 use std::fs::File;
 use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
 
@@ -52,13 +54,15 @@ impl Init {
 /// Copies the output logged from `since` on to stdout and stderr, as it
 /// comes, until `exit_file` exists and the log is drained. Gives up when
 /// the monitor is gone without writing it (killed, or the container was
-/// removed under us).
+/// removed under us). `exit_notice`: the read end of the monitor's
+/// `--exit-fd`.
 pub fn follow(
     log: &Path,
     exit_file: &Path,
     since: DateTime<Utc>,
     init: Init,
     monitor: Option<ProcessRef>,
+    mut exit_notice: Option<OwnedFd>,
 ) -> Result<()> {
     let mut file = File::open(log)
         .map_err(|e| HsError::io(format!("opening the log {}", log.display()), e))?;
@@ -89,6 +93,15 @@ pub fn follow(
                 "the container's monitor ended without writing its exit file".into(),
             ));
         }
+        if let Some(notice) = &exit_notice {
+            // EOF: the exit file is there (or the monitor is gone, which
+            // the next round tells apart). It stays readable from now on,
+            // so the rounds after this one use the short poll below.
+            if hung_up(notice, LIVE_POLL) {
+                exit_notice = None;
+            }
+            continue;
+        }
         match init {
             Init::Live(init) if init.is_alive() => {
                 wait_gone(&init, LIVE_POLL);
@@ -97,6 +110,23 @@ pub fn follow(
             Init::Live(_) | Init::Ended => std::thread::sleep(END_POLL),
             Init::Unknown => std::thread::sleep(LIVE_POLL),
         }
+    }
+}
+
+/// Waits up to `timeout` for the write end of `pipe` to close.
+fn hung_up(pipe: &OwnedFd, timeout: Duration) -> bool {
+    let mut fds = [nix::poll::PollFd::new(
+        pipe.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    let timeout = nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX);
+    // Nothing is ever written: any event is the hang-up (and after an
+    // error, polling is no use either).
+    match nix::poll::poll(&mut fds, timeout) {
+        Ok(ready) => ready > 0,
+        Err(nix::errno::Errno::EINTR) => false,
+        Err(_) => true,
     }
 }
 

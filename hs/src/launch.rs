@@ -1,6 +1,11 @@
 //! Starting a container (`run`, `start`, `restart`): exec the chain under a
 //! detached monitor, wait for its handshake, and record what it reported
 //! (monitor and init pids, cgroup dirs) in the container's state.
+//!
+//! The monitor is started first and told to go later (`hs-pty serve
+//! --go-fd`, runc's create/start split in small): its exec and start-up,
+//! half a millisecond of CPU here, run on the other core while `hs run`
+//! writes the record the monitor is about to work in.
 
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -13,7 +18,7 @@ use hs_state::{Record, Store};
 use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
 use serde::Deserialize;
 
-use crate::chain::{self, InfoFds, Layout, Tools};
+use crate::chain::{self, ChainFds, Layout, Tools};
 use crate::error::{HsError, Result};
 
 /// How a start ended when it did not start: the chain's exit code, whose
@@ -50,35 +55,60 @@ pub fn layout(store: &Store, id: &str) -> Layout {
 }
 
 /// Starts the container of `record`, records it as running, and returns
-/// what the monitor reported (a foreground run follows it without reading
-/// the record back).
+/// what the monitor reported.
 pub fn start(store: &Store, record: &Record, tools: &Tools) -> Result<Started, StartError> {
-    prepare(store, record)?;
-    start_prepared(store, record, tools)
+    let pending = spawn(
+        &record.config,
+        &record.id,
+        &layout(store, &record.id),
+        tools,
+        false,
+    )?;
+    pending
+        .go(store, record, tools)
+        .map(|launched| launched.started)
 }
 
-/// [`start`] after [`prepare`]: runs the chain and waits for its handshake.
-pub fn start_prepared(
-    store: &Store,
-    record: &Record,
-    tools: &Tools,
-) -> Result<Started, StartError> {
-    let id = &record.id;
-    let layout = layout(store, id);
+/// The chain of container `id`, started and waiting for its go: its
+/// monitor has not created anything yet. Dropped without [`Pending::go`],
+/// the monitor is killed and nothing is left.
+pub struct Pending {
+    child: std::process::Child,
+    program: String,
+    go: Option<OwnedFd>,
+    monitor_read: Option<OwnedFd>,
+    cgroup_read: Option<OwnedFd>,
+    exit_notice: Option<OwnedFd>,
+}
 
-    let (monitor_read, monitor_write) = info_pipe()?;
-    let (cgroup_read, cgroup_write) = info_pipe()?;
-    let info = InfoFds {
+/// A started container: what the monitor reported, and with `notice`
+/// asked of [`spawn`], the read end of the monitor's `--exit-fd` (it
+/// reports EOF once the exit file is written).
+pub struct Launched {
+    pub started: Started,
+    pub exit_notice: Option<OwnedFd>,
+}
+
+/// Starts the chain of container `id` (whose record may not exist yet)
+/// waiting for its go; `notice`: ask the monitor for an exit notice.
+pub fn spawn(
+    config: &hs_state::Config,
+    id: &str,
+    layout: &Layout,
+    tools: &Tools,
+    notice: bool,
+) -> Result<Pending> {
+    let (monitor_read, monitor_write) = pipe_to_child(Keep::Read)?;
+    let (cgroup_read, cgroup_write) = pipe_to_child(Keep::Read)?;
+    let (go_read, go_write) = pipe_to_child(Keep::Write)?;
+    let exit = notice.then(|| pipe_to_child(Keep::Read)).transpose()?;
+    let fds = ChainFds {
         monitor: monitor_write.as_raw_fd(),
         cgroup: cgroup_write.as_raw_fd(),
+        go: Some(go_read.as_raw_fd()),
+        exit: exit.as_ref().map(|(_, write)| write.as_raw_fd()),
     };
-    let argv = chain::flatten(&chain::run_chain(
-        &record.config,
-        id,
-        &layout,
-        tools,
-        Some(info),
-    ));
+    let argv = chain::flatten(&chain::run_chain(config, id, layout, tools, Some(fds)));
     hs_common::trace::log("start", &argv.join(" "));
     let mut command = Command::new(&argv[0]);
     command
@@ -91,47 +121,101 @@ pub fn start_prepared(
     // blocks before it starts): it would make std fork instead of
     // posix_spawn's vfork, and copy-on-write fault this process's pages.
     // hs-pty starts the chain with nothing blocked whatever it inherited.
-    if record.config.tty {
+    if config.tty {
         if let Some(size) = caller_window_size() {
             command.env(hs_common::console::SIZE_ENV, size.env_value());
         }
     }
-    let status = command
-        .status()
+    let child = command
+        .spawn()
         .map_err(|e| HsError::io(format!("running {}", argv[0]), e))?;
-    drop(monitor_write);
-    drop(cgroup_write);
-    let code = status
-        .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
-    if code != 0 {
-        after_failed_start(store, record, tools, code);
-        return Err(StartError::Failed(code));
-    }
+    // The chain's ends close here: EOF on ours must depend on it alone.
+    drop((monitor_write, cgroup_write, go_read));
+    let exit_notice = exit.map(|(read, _write)| read);
+    Ok(Pending {
+        child,
+        program: argv[0].clone(),
+        go: Some(go_write),
+        monitor_read: Some(monitor_read),
+        cgroup_read: Some(cgroup_read),
+        exit_notice,
+    })
+}
 
-    let monitor: MonitorInfo = read_info(monitor_read).unwrap_or_default();
-    let cgroups: CgroupInfo = read_info(cgroup_read).unwrap_or_default();
-    let started = Started {
-        monitor: monitor.monitor_pid.and_then(ProcessRef::of),
-        init: monitor.init_pid.map(|pid| ProcessRef::of(pid).ok_or(pid)),
-        at: chrono::Utc::now(),
-    };
-    // A `--rm` container whose program has ended already (a quick `true`)
-    // is about to be removed: writing its start would only cost a file.
-    if record.config.auto_remove && matches!(started.init, Some(Err(_))) {
-        return Ok(started);
-    }
-    let result = store.update(id, |state| {
-        if state.cgroups.is_empty() {
-            state.cgroups = cgroups.cgroups;
+impl Pending {
+    /// Readies `record` for the start ([`prepare`]), tells the monitor to
+    /// go, waits for the chain's handshake and records the start.
+    pub fn go(
+        mut self,
+        store: &Store,
+        record: &Record,
+        tools: &Tools,
+    ) -> Result<Launched, StartError> {
+        prepare(store, record)?;
+        if let Some(go) = self.go.take() {
+            // A monitor that failed on its own input is gone already: its
+            // exit code below says why (EPIPE here says nothing).
+            let _ = nix::unistd::write(&go, b"g");
         }
-        record_start(state, &started);
-    });
-    match result {
-        // `--rm` cleanup removed it already: it ran and is gone.
-        Err(hs_state::Error::NotFound { .. }) => Ok(started),
-        Err(e) => Err(HsError::State(e.to_string()).into()),
-        Ok(_) => Ok(started),
+        let status = self
+            .child
+            .wait()
+            .map_err(|e| HsError::io(format!("waiting for {}", self.program), e))?;
+        let code = status
+            .code()
+            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+        if code != 0 {
+            after_failed_start(store, record, tools, code);
+            return Err(StartError::Failed(code));
+        }
+        let monitor: MonitorInfo = self
+            .monitor_read
+            .take()
+            .and_then(read_info)
+            .unwrap_or_default();
+        let cgroups: CgroupInfo = self
+            .cgroup_read
+            .take()
+            .and_then(read_info)
+            .unwrap_or_default();
+        let started = Started {
+            monitor: monitor.monitor_pid.and_then(ProcessRef::of),
+            init: monitor.init_pid.map(|pid| ProcessRef::of(pid).ok_or(pid)),
+            at: chrono::Utc::now(),
+        };
+        let launched = Launched {
+            started,
+            exit_notice: self.exit_notice.take(),
+        };
+        // A `--rm` container whose program has ended already (a quick
+        // `true`) is about to be removed: writing its start would only
+        // cost a file.
+        if record.config.auto_remove && matches!(started.init, Some(Err(_))) {
+            return Ok(launched);
+        }
+        let result = store.update(&record.id, |state| {
+            if state.cgroups.is_empty() {
+                state.cgroups = cgroups.cgroups;
+            }
+            record_start(state, &started);
+        });
+        match result {
+            // `--rm` cleanup removed it already: it ran and is gone.
+            Err(hs_state::Error::NotFound { .. }) => Ok(launched),
+            Err(e) => Err(HsError::State(e.to_string()).into()),
+            Ok(_) => Ok(launched),
+        }
+    }
+}
+
+impl Drop for Pending {
+    /// Never told to go: the monitor is still in its wait, with nothing
+    /// made, and goes quietly (closing the pipe would make it say so).
+    fn drop(&mut self) {
+        if self.go.take().is_some() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
@@ -216,12 +300,23 @@ fn after_failed_start(store: &Store, record: &Record, tools: &Tools, code: i32) 
     }
 }
 
-/// A pipe for an `--info-fd`: the read end stays here, the write end is
-/// inherited by the chain.
-fn info_pipe() -> Result<(OwnedFd, OwnedFd)> {
+/// Which end of a pipe to the chain stays in this process.
+#[derive(Clone, Copy)]
+enum Keep {
+    Read,
+    Write,
+}
+
+/// A pipe between this process and the chain, returned as (read, write):
+/// the end we keep is close-on-exec, the other is inherited by the chain.
+fn pipe_to_child(keep: Keep) -> Result<(OwnedFd, OwnedFd)> {
     let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
         .map_err(|e| HsError::io("creating a pipe", e.into()))?;
-    fcntl(write.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::empty()))
+    let inherited = match keep {
+        Keep::Read => &write,
+        Keep::Write => &read,
+    };
+    fcntl(inherited.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::empty()))
         .map_err(|e| HsError::io("creating a pipe", e.into()))?;
     Ok((read, write))
 }
