@@ -174,8 +174,13 @@ fn five_parallel_runs_with_one_name_make_exactly_one_container() {
     for (code, _, err) in results.iter().filter(|r| r.0 != 0) {
         assert_eq!(*code, 125, "{err}");
         assert!(err.contains("same"), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
     }
     assert_eq!(world.containers().len(), 1);
+    // Each loser had started its monitor before it lost the name: killed,
+    // none is left waiting (a monitor's arguments name its socket there).
+    let containers = format!("{}/containers/", world.env.root().display());
+    assert_eq!(hs_tests::pids_with_cmdline(&containers).len(), 1);
 }
 
 #[test]
