@@ -21,16 +21,7 @@ pub trait Fs {
     fn wait_event(&self, path: &Path, timeout: Duration);
 }
 
-/// Reads a /proc or cgroupfs file. Their size is unknown (0) to stat, so
-/// std's read_to_string starts at 32 bytes and doubles, one read(2) per
-/// step, and the kernel regenerates the text for every one of them; start
-/// big enough for the whole file instead.
-pub fn read_pseudo(path: &Path, capacity: usize) -> io::Result<String> {
-    use std::io::Read;
-    let mut text = String::with_capacity(capacity);
-    std::fs::File::open(path)?.read_to_string(&mut text)?;
-    Ok(text)
-}
+pub use hs_common::proc::read_pseudo;
 
 /// The real cgroup filesystems.
 pub struct HostFs;

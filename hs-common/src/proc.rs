@@ -17,6 +17,17 @@ impl ProcStat {
     }
 }
 
+/// Reads a /proc or cgroupfs file. Their size is unknown (0) to stat, so
+/// std's read_to_string starts at 32 bytes and doubles, one read(2) per
+/// step, and the kernel regenerates the text for every one of them; start
+/// big enough for the whole file instead.
+pub fn read_pseudo(path: &std::path::Path, capacity: usize) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::with_capacity(capacity);
+    std::fs::File::open(path)?.read_to_string(&mut text)?;
+    Ok(text)
+}
+
 /// The stat of `pid`, or None when there is no such process.
 pub fn stat(pid: i32) -> Option<ProcStat> {
     if pid <= 0 {

@@ -11,7 +11,7 @@ use crate::paths;
 /// Unmounts everything at or below `target`; returns what it unmounted.
 pub fn umount_tree(target: &Path) -> Result<Vec<PathBuf>> {
     let target = paths::resolve(target).map_err(|e| OverlayError::io("target", target, e))?;
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+    let mountinfo = hs_common::proc::read_pseudo(Path::new("/proc/self/mountinfo"), 16 * 1024)
         .map_err(|e| OverlayError::io("reading", "/proc/self/mountinfo", e))?;
     let mounts = mounts_under(&mountinfo, &target);
     if mounts.is_empty() {

@@ -658,7 +658,8 @@ fn mkdir_all(path: &Path) -> Result<()> {
 fn mount_below(dir: &Path) -> Option<String> {
     let dir = dir.canonicalize().ok()?;
     let prefix = dir.to_str()?;
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mountinfo =
+        hs_common::proc::read_pseudo(Path::new("/proc/self/mountinfo"), 16 * 1024).ok()?;
     mountinfo
         .lines()
         .filter_map(|line| line.split(' ').nth(4))
