@@ -42,18 +42,23 @@ many=$(
 	echo "${lowers[*]}"
 )
 
-# The host mirror by hand with mount(8), as hs-overlay's README spells it.
+# The host mirror by hand with mount(8), as hs-overlay's README spells it
+# (its mount(2) path: the shared overlay of / on a scratch dir, a bind of
+# each mirrored dir from it; this host's dirs are all on the root's mount).
 cat >"$scratch/mirror.sh" <<'EOF'
 set -e
 t=$1 u=$2 w=$3
+mkdir -p "$u" "$w/%2F" "$w/%2F.mnt"
+mount -t overlay overlay -o "lowerdir=/,upperdir=$u,workdir=$w/%2F,index=off,metacopy=off" "$w/%2F.mnt"
 mount -t tmpfs -o mode=0755 tmpfs "$t"
 for d in bin sbin lib lib32 lib64 libx32 usr etc opt var srv; do
 	if [ -L "/$d" ]; then ln -s "$(readlink "/$d")" "$t/$d"
 	elif [ -d "/$d" ]; then
-		mkdir "$t/$d"; mkdir -p "$u/$d" "$w/$d"
-		mount -t overlay overlay -o "lowerdir=/$d,upperdir=$u/$d,workdir=$w/$d,index=off,metacopy=off" "$t/$d"
+		mkdir "$t/$d"
+		mount --bind "$w/%2F.mnt/$d" "$t/$d"
 	fi
 done
+umount -l "$w/%2F.mnt"
 for d in proc sys dev tmp run home root mnt; do mkdir -p "$t/$d"; done
 EOF
 

@@ -1,8 +1,18 @@
-//! `hs-overlay host`: the host mirror. A tmpfs skeleton at the target, one
-//! overlay per mirrored host directory (lower = the live host dir, its own
-//! upper/work subdirs), host top-level symlinks recreated as symlinks,
-//! empty mount points for what `hs-unshare --root` mounts, and read-only
-//! empty tmpfs over every `--hide` path.
+//! `hs-overlay host`: the host mirror. A tmpfs skeleton at the target, the
+//! mirrored host directories on it copy-on-write (lower = the live host
+//! dir; its changes in the upper dir's subdir of the same name), host
+//! top-level symlinks recreated as symlinks, empty mount points for what
+//! `hs-unshare --root` mounts, and read-only empty tmpfs over every
+//! `--hide` path.
+//!
+//! The mirrored dirs that live on the host root's own mount (usr, etc,
+//! var… on most systems) share one overlay, lower = the host root, upper
+//! = the upper dir itself: each dir is a bind of that overlay's subdir, so
+//! its changes land in `UPPER/usr`, `UPPER/etc`… as with an overlay per
+//! dir, but the kernel sets up one superblock (the work dir probes), and
+//! at the end syncs the upper filesystem once instead of once a dir.
+//! A mirrored dir on a mount of its own gets an overlay of its own
+//! (upper and work subdirs named by [`subdir_name`]).
 //!
 //! An overlay shows only the lower directory's own filesystem: host mounts
 //! below a mirrored dir (say /var/lib/docker on its own disk) appear as
@@ -101,6 +111,32 @@ pub fn container_rel(name: &OsStr) -> PathBuf {
     PathBuf::from(OsString::from_vec(rel))
 }
 
+/// The shared overlay's work dir and (mount(2) only) its scratch mount
+/// point, in the work dir: `%2F` is `/` encoded, a name [`subdir_name`]
+/// never makes, so no mirrored dir's work subdir can clash with them.
+const SHARED_WORK: &str = "%2F";
+const SHARED_SCRATCH: &str = "%2F.mnt";
+
+/// The id of the mount `path` is on (statx STATX_MNT_ID); None when the
+/// kernel does not tell (before 5.8): every mirrored dir then gets an
+/// overlay of its own.
+fn mount_id(path: &Path) -> Option<u64> {
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statx fills the zeroed struct it is given.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a valid out pointer.
+    let rc = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            c_path.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+            libc::STATX_MNT_ID,
+            &mut stx,
+        )
+    };
+    (rc == 0 && stx.stx_mask & libc::STATX_MNT_ID != 0).then_some(stx.stx_mnt_id)
+}
+
 /// How one mirrored entry appears in the skeleton.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Mirror {
@@ -111,6 +147,15 @@ enum Mirror {
 /// Checks the request against the host (rooted at `host_root`, `/` except
 /// in unit tests) and turns it into the plan.
 pub fn plan(request: &HostRequest, host_root: &Path) -> Result<Vec<Op>> {
+    plan_with(request, host_root, &mount_id)
+}
+
+/// [`plan`], with `mount_of` telling which mount a path is on.
+fn plan_with(
+    request: &HostRequest,
+    host_root: &Path,
+    mount_of: &dyn Fn(&Path) -> Option<u64>,
+) -> Result<Vec<Op>> {
     checks::target(&request.target)?;
     let host_root = resolve("host root", host_root)?;
     let target = resolve("target", &request.target)?;
@@ -125,6 +170,8 @@ pub fn plan(request: &HostRequest, host_root: &Path) -> Result<Vec<Op>> {
     }];
     let mut in_skeleton: BTreeSet<PathBuf> = BTreeSet::new();
     let mut mounted: Vec<PathBuf> = Vec::new();
+    let root_mount = mount_of(&host_root);
+    let mut shared: Vec<PathBuf> = Vec::new();
     for (rel, mirror) in &mirrors {
         let under_overlay = mounted.iter().any(|dir| rel != dir && rel.starts_with(dir));
         match mirror {
@@ -141,9 +188,25 @@ pub fn plan(request: &HostRequest, host_root: &Path) -> Result<Vec<Op>> {
                 in_skeleton.insert(rel.clone());
             }
             Mirror::Dir => {
+                let on_root_mount =
+                    root_mount.is_some() && mount_of(&host_root.join(rel)) == root_mount;
+                // Shown already, by the bind of a shared ancestor.
+                if on_root_mount && shared.iter().any(|dir| rel.starts_with(dir)) {
+                    mounted.push(rel.clone());
+                    continue;
+                }
                 // Below another overlay the mount point is the host's own dir.
                 if !under_overlay {
                     make_dirs(&mut ops, &mut in_skeleton, &target, rel);
+                }
+                if on_root_mount {
+                    ops.push(Op::BindShared {
+                        subdir: rel.clone(),
+                        target: target.join(rel),
+                    });
+                    shared.push(rel.clone());
+                    mounted.push(rel.clone());
+                    continue;
                 }
                 let name = subdir_name(rel);
                 checks::no_volatile_leftover(&work.join(&name))?;
@@ -167,6 +230,33 @@ pub fn plan(request: &HostRequest, host_root: &Path) -> Result<Vec<Op>> {
                 mounted.push(rel.clone());
             }
         }
+    }
+    if !shared.is_empty() {
+        let shared_work = work.join(SHARED_WORK);
+        checks::no_volatile_leftover(&shared_work)?;
+        let mut options = host_options();
+        options.extend(request.options.iter().cloned());
+        // Right after the skeleton, before the binds that use it.
+        ops.splice(
+            1..1,
+            [
+                Op::CreateDir {
+                    path: upper.clone(),
+                },
+                Op::CreateDir {
+                    path: shared_work.clone(),
+                },
+                Op::CreateSharedOverlay {
+                    spec: OverlaySpec {
+                        lowers: vec![host_root.clone()],
+                        upper: Some(upper.clone()),
+                        work: Some(shared_work),
+                        options,
+                    },
+                    scratch: work.join(SHARED_SCRATCH),
+                },
+            ],
+        );
     }
     for mount_point in MOUNT_POINTS {
         make_dirs(&mut ops, &mut in_skeleton, &target, Path::new(mount_point));
@@ -364,10 +454,29 @@ mod tests {
         ops.iter().map(|op| op.to_string()).collect()
     }
 
+    /// Mount ids of a host where the dirs named in `own` are mounts of
+    /// their own, and everything else is on the root's mount.
+    fn mounts<'a>(host: &'a FakeHost, own: &'a [&'a str]) -> impl Fn(&Path) -> Option<u64> + 'a {
+        move |path: &Path| {
+            let rel = path.strip_prefix(&host.root).ok()?;
+            let position = own.iter().position(|dir| rel == Path::new(dir));
+            Some(position.map_or(1, |i| 2 + i as u64))
+        }
+    }
+
+    fn binds(ops: &[Op]) -> Vec<&PathBuf> {
+        ops.iter()
+            .filter_map(|op| match op {
+                Op::BindShared { target, .. } => Some(target),
+                _ => None,
+            })
+            .collect()
+    }
+
     #[test]
-    fn symlinks_are_recreated_and_dirs_get_one_overlay_each() {
+    fn symlinks_are_recreated_and_dirs_on_the_root_mount_share_one_overlay() {
         let host = fake_host();
-        let ops = plan(&request(&host, "data"), &host.root).unwrap();
+        let ops = plan_with(&request(&host, "data"), &host.root, &mounts(&host, &[])).unwrap();
         let t = host.root.join("t");
         assert_eq!(
             ops[0],
@@ -380,15 +489,20 @@ mod tests {
             link: t.join("bin"),
             points_to: "usr/bin".into()
         }));
-        let overlays: Vec<&PathBuf> = ops
+        let shared: Vec<&OverlaySpec> = ops
             .iter()
             .filter_map(|op| match op {
-                Op::MountOverlay { target, .. } => Some(target),
+                Op::CreateSharedOverlay { spec, .. } => Some(spec),
                 _ => None,
             })
             .collect();
+        assert_eq!(shared.len(), 1);
+        assert_eq!(shared[0].lowers, vec![host.root.clone()]);
+        // Changes land where an overlay per dir put them: UPPER/usr…
+        assert_eq!(shared[0].upper, Some(host.root.join("data/upper")));
+        assert_eq!(shared[0].work, Some(host.root.join("data/work/%2F")));
         assert_eq!(
-            overlays,
+            binds(&ops),
             vec![
                 &t.join("etc"),
                 &t.join("srv"),
@@ -396,6 +510,7 @@ mod tests {
                 &t.join("var")
             ]
         );
+        assert!(!ops.iter().any(|op| matches!(op, Op::MountOverlay { .. })));
         for mount_point in MOUNT_POINTS {
             assert!(ops.contains(&Op::MakeDir {
                 path: t.join(mount_point)
@@ -404,19 +519,37 @@ mod tests {
     }
 
     #[test]
-    fn each_overlay_has_its_own_upper_and_work_subdir() {
+    fn a_dir_on_a_mount_of_its_own_gets_its_own_overlay_and_subdirs() {
         let host = fake_host();
-        let ops = plan(&request(&host, "data"), &host.root).unwrap();
+        let ops = plan_with(
+            &request(&host, "data"),
+            &host.root,
+            &mounts(&host, &["srv"]),
+        )
+        .unwrap();
         let spec = ops
             .iter()
             .find_map(|op| match op {
-                Op::MountOverlay { spec, target } if target.ends_with("usr") => Some(spec),
+                Op::MountOverlay { spec, target } if target.ends_with("srv") => Some(spec),
                 _ => None,
             })
             .unwrap();
-        assert_eq!(spec.lowers, vec![host.root.join("usr")]);
-        assert_eq!(spec.upper, Some(host.root.join("data/upper/usr")));
-        assert_eq!(spec.work, Some(host.root.join("data/work/usr")));
+        assert_eq!(spec.lowers, vec![host.root.join("srv")]);
+        assert_eq!(spec.upper, Some(host.root.join("data/upper/srv")));
+        assert_eq!(spec.work, Some(host.root.join("data/work/srv")));
+        assert!(!binds(&ops).contains(&&host.root.join("t/srv")));
+    }
+
+    #[test]
+    fn without_mount_ids_every_dir_gets_its_own_overlay() {
+        let host = fake_host();
+        let ops = plan_with(&request(&host, "data"), &host.root, &|_| None).unwrap();
+        assert!(binds(&ops).is_empty());
+        let overlays = ops
+            .iter()
+            .filter(|op| matches!(op, Op::MountOverlay { .. }))
+            .count();
+        assert_eq!(overlays, 4);
     }
 
     #[test]
@@ -451,15 +584,30 @@ mod tests {
     }
 
     #[test]
-    fn added_nested_dir_mounts_after_its_parent_without_mkdir() {
+    fn added_nested_dir_on_the_root_mount_is_shown_by_its_parent_bind() {
         let host = fake_host();
         let mut req = request(&host, "data");
         req.add_dirs = vec!["/var/lib".into()];
-        let ops = plan(&req, &host.root).unwrap();
+        let ops = plan_with(&req, &host.root, &mounts(&host, &[])).unwrap();
+        let nested = host.root.join("t/var/lib").display().to_string();
+        assert!(!printed(&ops).iter().any(|op| op.contains(&nested)));
+    }
+
+    #[test]
+    fn added_nested_mount_point_mounts_after_its_parent_without_mkdir() {
+        let host = fake_host();
+        let mut req = request(&host, "data");
+        req.add_dirs = vec!["/var/lib".into()];
+        let ops = plan_with(&req, &host.root, &mounts(&host, &["var/lib"])).unwrap();
         let t = host.root.join("t");
         let position = |target: &Path| {
             ops.iter()
-                .position(|op| matches!(op, Op::MountOverlay { target: t2, .. } if t2 == target))
+                .position(|op| match op {
+                    Op::MountOverlay { target: t2, .. } | Op::BindShared { target: t2, .. } => {
+                        t2 == target
+                    }
+                    _ => false,
+                })
                 .unwrap()
         };
         assert!(position(&t.join("var")) < position(&t.join("var/lib")));

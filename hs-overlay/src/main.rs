@@ -59,17 +59,18 @@ enum Command {
         #[arg(last = true, value_name = "PROG")]
         prog: Vec<OsString>,
     },
-    /// Build the host mirror at TARGET: a tmpfs skeleton, one overlay per
-    /// host system dir (upper/work subdir each), host top-level symlinks as
+    /// Build the host mirror at TARGET: a tmpfs skeleton, the host system
+    /// dirs copy-on-write (those on the root's mount: binds of one shared
+    /// overlay of /; others: an overlay each), host top-level symlinks as
     /// symlinks, empty mount points; then exec PROG (without PROG: just mount)
     ///
     /// Filesystems mounted below a mirrored host dir are not visible through
     /// its overlay: mirror them with --add-dir.
     Host {
-        /// Upper base dir: gets one subdir per mirrored dir
+        /// Upper base dir: each mirrored dir's changes under its own subdir
         #[arg(long, value_name = "DIR")]
         upper: PathBuf,
-        /// Work base dir: gets one subdir per mirrored dir
+        /// Work base dir: one subdir per overlay
         #[arg(long, value_name = "DIR")]
         work: PathBuf,
         /// Existing directory to build the mirror on

@@ -260,6 +260,99 @@ fn detached_mount(spec: &OverlaySpec, target: &Path) -> Result<OwnedFd, Attempt>
     Ok(unsafe { OwnedFd::from_raw_fd(mnt as i32) })
 }
 
+/// One overlay shown at several places: each [`Shared::bind`] puts one of
+/// its subdirectories on a target, all on the one superblock.
+#[derive(Debug)]
+pub struct Shared {
+    how: SharedMount,
+}
+
+#[derive(Debug)]
+enum SharedMount {
+    /// The detached mount: each bind is a clone of a subtree of it.
+    Detached(OwnedFd),
+    /// Mounted with mount(2) on a scratch directory, bound from there;
+    /// detached from it when dropped.
+    Scratch(PathBuf),
+}
+
+impl Shared {
+    /// The prepared overlay, ready to be bound from; a [`Prepared::Classic`]
+    /// one is mounted on `scratch` (made, and removed again on drop).
+    pub fn new(prepared: Prepared, spec: &OverlaySpec, scratch: &Path) -> Result<Self> {
+        let how = match prepared {
+            Prepared::Detached(mnt) => SharedMount::Detached(mnt),
+            Prepared::Classic => {
+                std::fs::create_dir(scratch)
+                    .or_else(|e| match e.kind() {
+                        io::ErrorKind::AlreadyExists => Ok(()),
+                        _ => Err(e),
+                    })
+                    .map_err(|e| OverlayError::io("creating", scratch, e))?;
+                if let Err(err) = mount_classic(spec, scratch) {
+                    let _ = std::fs::remove_dir(scratch);
+                    return Err(err);
+                }
+                SharedMount::Scratch(scratch.to_path_buf())
+            }
+        };
+        Ok(Self { how })
+    }
+
+    /// Puts the overlay's `subdir` (relative) on `target`.
+    pub fn bind(&self, subdir: &Path, target: &Path) -> Result<()> {
+        match &self.how {
+            SharedMount::Detached(mnt) => {
+                let tree = clone_subtree(mnt, subdir, target)?;
+                move_mount(&tree, target)
+            }
+            SharedMount::Scratch(scratch) => nix::mount::mount(
+                Some(&scratch.join(subdir)),
+                target,
+                None::<&str>,
+                nix::mount::MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .map_err(|errno| OverlayError::Mount {
+                target: target.to_path_buf(),
+                detail: format!("bind: {}", errno.desc().to_lowercase()),
+            }),
+        }
+    }
+}
+
+impl Drop for Shared {
+    /// The binds hold the superblock; the original goes.
+    fn drop(&mut self) {
+        if let SharedMount::Scratch(scratch) = &self.how {
+            let _ = nix::mount::umount2(scratch, nix::mount::MntFlags::MNT_DETACH);
+            let _ = std::fs::remove_dir(scratch);
+        }
+    }
+}
+
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+
+/// A detached copy of the mount `mnt` rooted at its `subdir`.
+fn clone_subtree(mnt: &OwnedFd, subdir: &Path, target: &Path) -> Result<OwnedFd> {
+    let c_subdir = cstring_path(subdir)?;
+    // SAFETY: open_tree takes a dir fd, a NUL-terminated relative path and
+    // flags, and returns a new fd.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            mnt.as_raw_fd(),
+            c_subdir.as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        return Err(mount_error(target, &io::Error::last_os_error(), ""));
+    }
+    // SAFETY: the kernel just returned this fd to us.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
 fn move_mount(mnt: &OwnedFd, target: &Path) -> Result<()> {
     let c_target = cstring_path(target)?;
     // SAFETY: move_mount with an empty from-path moves the detached mount

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use nix::mount::{MntFlags, MsFlags};
 
 use crate::error::{OverlayError, Result};
-use crate::overlay::{self, OverlaySpec, Prepared};
+use crate::overlay::{self, OverlaySpec, Prepared, Shared};
 use crate::prepare::Preparer;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +37,18 @@ pub enum Op {
         spec: OverlaySpec,
         target: PathBuf,
     },
+    /// One overlay for several mirrored dirs, attached nowhere itself: the
+    /// [`Op::BindShared`] steps after it show its subdirectories. (With
+    /// mount(2) only, it is mounted on `scratch` meanwhile.)
+    CreateSharedOverlay {
+        spec: OverlaySpec,
+        scratch: PathBuf,
+    },
+    /// `subdir` of the shared overlay on `target`.
+    BindShared {
+        subdir: PathBuf,
+        target: PathBuf,
+    },
 }
 
 impl fmt::Display for Op {
@@ -61,6 +73,17 @@ impl fmt::Display for Op {
                 f,
                 "mount -t overlay -o {} overlay {}",
                 String::from_utf8_lossy(&spec.data()),
+                target.display()
+            ),
+            Op::CreateSharedOverlay { spec, .. } => write!(
+                f,
+                "mount -t overlay -o {} overlay (detached: shared by the binds below)",
+                String::from_utf8_lossy(&spec.data()),
+            ),
+            Op::BindShared { subdir, target } => write!(
+                f,
+                "mount --bind <shared overlay>/{} {}",
+                subdir.display(),
                 target.display()
             ),
         }
@@ -98,6 +121,7 @@ fn run(ops: &[Op], done: &mut Done) -> Result<()> {
         rest.iter()
             .filter_map(|op| match op {
                 Op::MountOverlay { spec, target } => Some((spec, target.as_path())),
+                Op::CreateSharedOverlay { spec, scratch } => Some((spec, scratch.as_path())),
                 _ => None,
             })
             .collect(),
@@ -105,19 +129,44 @@ fn run(ops: &[Op], done: &mut Done) -> Result<()> {
     std::thread::scope(|scope| {
         preparer.start(scope);
         let mut overlays = 0..;
+        // Dropped at the end: the binds hold its superblock from then on.
+        let mut shared: Option<Shared> = None;
         for op in &rest {
             hs_common::trace::log("plan", &op.to_string());
             let ready = match op {
-                Op::MountOverlay { .. } => overlays.next().map(|i| preparer.get(i)),
+                Op::MountOverlay { .. } | Op::CreateSharedOverlay { .. } => {
+                    overlays.next().map(|i| preparer.get(i))
+                }
                 _ => None,
             };
-            if let Err(err) = step(op, ready, done) {
+            let result = match op {
+                Op::CreateSharedOverlay { spec, scratch } => {
+                    let prepared = ready.unwrap_or_else(|| overlay::prepare(spec, scratch));
+                    prepared
+                        .and_then(|prepared| Shared::new(prepared, spec, scratch))
+                        .map(|made| shared = Some(made))
+                }
+                Op::BindShared { subdir, target } => bind_shared(shared.as_ref(), subdir, target)
+                    .map(|()| done.mounts.push(target.clone())),
+                _ => step(op, ready, done),
+            };
+            if let Err(err) = result {
                 preparer.stop();
                 return Err(err);
             }
         }
         Ok(())
     })
+}
+
+fn bind_shared(shared: Option<&Shared>, subdir: &Path, target: &Path) -> Result<()> {
+    match shared {
+        Some(shared) => shared.bind(subdir, target),
+        None => Err(OverlayError::Mount {
+            target: target.to_path_buf(),
+            detail: "internal: the plan binds a shared overlay it never made".into(),
+        }),
+    }
 }
 
 /// What has been done so far, for the undo.
@@ -175,6 +224,10 @@ fn step(op: &Op, prepared: Option<Result<Prepared>>, done: &mut Done) -> Result<
             done.mounts.push(target.clone());
             Ok(())
         }
+        Op::CreateSharedOverlay { .. } | Op::BindShared { .. } => Err(OverlayError::Mount {
+            target: PathBuf::new(),
+            detail: "internal: a shared overlay step run on its own".into(),
+        }),
     }
 }
 

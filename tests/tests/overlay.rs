@@ -160,7 +160,8 @@ fn host_mirror_reports_its_mounts_on_info_fd_in_plan_order() {
     ));
     let info = info_json(&info);
     let target = scratch.target().canonicalize().unwrap();
-    let expected: Vec<String> = ["", "etc", "usr", "usr/share", "var"]
+    // /usr/share is on the host root's mount: usr's bind shows it.
+    let expected: Vec<String> = ["", "etc", "usr", "var"]
         .iter()
         .map(|rel| {
             target
@@ -478,19 +479,46 @@ fn host_mirror_with_upper_under_var_and_no_hide_is_refused() {
     );
 }
 
+/// A host mount below a mirrored dir (here a tmpfs on /srv/data, below a
+/// tmpfs on /srv, both in the test's namespace only) is its empty mount
+/// point through its parent's overlay; `--add-dir` gives it an overlay of
+/// its own, on top of its parent's, with its own upper subdir.
 #[test]
-fn host_mirror_add_dir_mirrors_a_nested_dir_as_its_own_overlay() {
+fn host_mirror_add_dir_mirrors_a_nested_mount_as_its_own_overlay() {
     if !hs_tests::require_root() {
         return;
     }
     let scratch = Scratch::new("ov-adddir");
     let target = scratch.target().canonicalize().unwrap();
     let out = run_ok(&mut sh_in_ns(
+        r#"mount -t tmpfs tmpfs /srv && mkdir /srv/data && mount -t tmpfs tmpfs /srv/data || exit 99
+        echo below > /srv/data/file
+        "$OV" host --upper "$1" --work "$2" --target "$3" --dirs usr,srv --add-dir /srv/data -- sh -c 'grep -c " $1/srv/data " /proc/self/mountinfo; cat "$1/srv/data/file"; touch "${1:?}/srv/data/hs-overlay-add-dir"' sh "$3"
+        rc=$?
+        ls /srv/data
+        exit $rc"#,
+        &[&scratch.path("u"), &scratch.path("w"), &target],
+    ));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1\nbelow\nfile\n");
+    assert!(scratch.path("u/srv%2Fdata/hs-overlay-add-dir").exists());
+}
+
+/// Below a mirrored dir on the host root's mount, an added dir is shown by
+/// its parent's bind of the shared overlay: no mount of its own, and its
+/// changes land under the parent's.
+#[test]
+fn host_mirror_add_dir_on_the_root_mount_needs_no_mount_of_its_own() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let scratch = Scratch::new("ov-addshared");
+    let target = scratch.target().canonicalize().unwrap();
+    let out = run_ok(&mut sh_in_ns(
         r#""$OV" host --upper "$1" --work "$2" --target "$3" --dirs usr --add-dir /usr/share -- sh -c 'grep -c " $1/usr/share " /proc/self/mountinfo; touch "${1:?}/usr/share/hs-overlay-add-dir"' sh "$3""#,
         &[&scratch.path("u"), &scratch.path("w"), &target],
     ));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "1\n");
-    assert!(scratch.path("u/usr%2Fshare/hs-overlay-add-dir").exists());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "0\n");
+    assert!(scratch.path("u/usr/share/hs-overlay-add-dir").exists());
     assert!(!Path::new("/usr/share/hs-overlay-add-dir").exists());
 }
 
@@ -828,14 +856,17 @@ fn host_mirror_whose_middle_overlay_fails_unmounts_the_ones_prepared_with_it() {
     if !hs_tests::require_root() {
         return;
     }
-    // The overlays are prepared side by side: a work dir on another
-    // filesystem than its upper makes only /srv's fail in the kernel.
+    // The overlays are prepared side by side: /srv on a mount of its own
+    // (a tmpfs, in this namespace only) gets an overlay of its own, and a
+    // work dir on another filesystem than its upper makes it fail in the
+    // kernel, after etc's bind and with usr's still to come.
     let scratch = Scratch::new("ov-mid");
     for dir in ["u", "w/srv"] {
         std::fs::create_dir_all(scratch.path(dir)).unwrap();
     }
     let result = run(&mut sh_in_ns(
         r#"mount -t tmpfs tmpfs "$2/srv" || exit 99
+        mount -t tmpfs tmpfs /srv || exit 98
         "$OV" host --dirs etc,srv,usr --upper "$1" --work "$2" --target "$3" -- true
         rc=$?
         awk -v t="$3" '$5 == t || index($5, t "/") == 1 { print $5 }' /proc/self/mountinfo
@@ -866,13 +897,17 @@ fn dry_run_prints_the_plan_and_creates_nothing() {
         lines[0],
         format!("mount -t tmpfs -o mode=0755 tmpfs {}", target.display())
     );
-    assert_eq!(
-        lines
-            .iter()
-            .filter(|l| l.starts_with("mount -t overlay"))
-            .count(),
-        2
-    );
+    // Each mirrored dir once: an overlay of its own (on a mount of its
+    // own) or a bind of the one shared overlay (on the host root's mount).
+    let own = lines
+        .iter()
+        .filter(|l| l.starts_with("mount -t overlay") && !l.contains("(detached"))
+        .count();
+    let bound = lines
+        .iter()
+        .filter(|l| l.starts_with("mount --bind <shared overlay>"))
+        .count();
+    assert_eq!(own + bound, 2, "{plan}");
     assert!(!scratch.path("u").exists() && !scratch.path("w").exists());
     assert_no_mounts_under(&target);
 }
@@ -940,6 +975,31 @@ fn classic_mount_fallback_mounts_and_reports_too_many_layers() {
     .env("HS_OVERLAY_CLASSIC_MOUNT", "1"));
     assert_tool_error(&result, "hs-overlay", "130 layers need");
     assert!(!scratch.path("u2").exists());
+}
+
+/// Without the new mount API the host mirror's shared overlay is mounted
+/// with mount(2) on a scratch dir in the work dir and bound from there:
+/// the program sees the binds, not the scratch mount, which is gone.
+#[test]
+fn host_mirror_by_mount_2_binds_from_a_scratch_mount_it_removes() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let scratch = Scratch::new("ov-hclassic");
+    let out = run_ok(
+        sh_in_ns(
+            r#""$OV" host --dirs usr,etc --upper "$1" --work "$2" --target "$3" -- sh -c 'awk -v s="$2/%2F.mnt" "\$5 == s" /proc/self/mountinfo | wc -l; test -e "$2/%2F.mnt" && echo left || echo gone; echo x > "${1:?}/etc/hs-overlay-classic"' sh "$3" "$2""#,
+            &[
+                &scratch.path("u"),
+                &scratch.path("w").canonicalize().unwrap_or(scratch.path("w")),
+                &scratch.target().canonicalize().unwrap(),
+            ],
+        )
+        .env("HS_OVERLAY_CLASSIC_MOUNT", "1"),
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "0\ngone\n");
+    assert!(scratch.path("u/etc/hs-overlay-classic").exists());
+    assert!(!Path::new("/etc/hs-overlay-classic").exists());
 }
 
 #[test]
