@@ -212,9 +212,12 @@ impl Drop for Pending {
     /// Never told to go: the monitor is still in its wait, with nothing
     /// made, and goes quietly (closing the pipe would make it say so).
     fn drop(&mut self) {
-        if self.go.take().is_some() {
+        // The go pipe stays open until the monitor is dead: its EOF would
+        // make it say it was never told to go.
+        if let Some(go) = self.go.take() {
             let _ = self.child.kill();
             let _ = self.child.wait();
+            drop(go);
         }
     }
 }
