@@ -2,8 +2,9 @@
 //! below an fd of the new root (`walk`), every mount lands on an fd, and
 //! the process ends up in the new root with the old one detached.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::Path;
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -25,18 +26,59 @@ pub fn execute(ops: &[Op]) -> Result<()> {
 
 fn run_ops(ops: &[Op]) -> Result<()> {
     let mut root: Option<OwnedFd> = None;
+    let mut parents = Parents::default();
     for op in ops {
         crate::trace("setup", &op.to_string());
+        if !matches!(op, Op::Device { .. } | Op::Symlink { .. } | Op::Dir { .. }) {
+            parents.forget();
+        }
         if let Op::BindRoot(dir) = op {
             root = Some(bind_root(dir)?);
             continue;
         }
         match &root {
-            Some(root) => run_in_root(op, root)?,
+            Some(root) => run_in_root(op, root, &mut parents)?,
             None => run_before_root(op)?,
         }
     }
     Ok(())
+}
+
+/// The directories opened for the ops that create their last component
+/// (device nodes, symlinks, directories), by container path. They stay
+/// valid while no mount changes where a path leads (a mount on one of
+/// them would leave its fd on the directory underneath), so every other
+/// op forgets them: /dev is resolved once for its six nodes, once more
+/// (after devpts) for its six symlinks.
+#[derive(Default)]
+struct Parents(Vec<(PathBuf, OwnedFd)>);
+
+impl Parents {
+    /// An fd of `path`'s parent directory (made if missing) and the last
+    /// name of `path`.
+    fn of<'a>(
+        &'a mut self,
+        root: &OwnedFd,
+        path: &'a Path,
+        what: &dyn Fn() -> String,
+    ) -> Result<(BorrowedFd<'a>, &'a OsStr)> {
+        let parent = path.parent().unwrap_or(Path::new("/"));
+        let name = path.file_name().ok_or_else(|| sys(what())(Errno::EINVAL))?;
+        let index = match self.0.iter().position(|(known, _)| known == parent) {
+            Some(index) => index,
+            None => {
+                let dir = resolve(root, parent, Create::Dir, what)?;
+                let fd = dir.open().map_err(sys(what()))?;
+                self.0.push((parent.to_path_buf(), fd));
+                self.0.len() - 1
+            }
+        };
+        Ok((self.0[index].1.as_fd(), name))
+    }
+
+    fn forget(&mut self) {
+        self.0.clear();
+    }
 }
 
 fn run_before_root(op: &Op) -> Result<()> {
@@ -77,7 +119,7 @@ fn bind_root(dir: &Path) -> Result<OwnedFd> {
     Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
 }
 
-fn run_in_root(op: &Op, root: &OwnedFd) -> Result<()> {
+fn run_in_root(op: &Op, root: &OwnedFd, parents: &mut Parents) -> Result<()> {
     let what = || op.to_string();
     match op {
         Op::Mount { fs, target } => {
@@ -107,10 +149,10 @@ fn run_in_root(op: &Op, root: &OwnedFd) -> Result<()> {
             }
         }
         Op::Device { path, major, minor } => {
-            let target = parent_of(root, path, &what)?;
+            let (parent, name) = parents.of(root, path, &what)?;
             mknodat(
-                Some(target.parent.as_raw_fd()),
-                target.name.as_os_str(),
+                Some(parent.as_raw_fd()),
+                name,
                 SFlag::S_IFCHR,
                 Mode::from_bits_truncate(0o666),
                 nix::sys::stat::makedev(*major, *minor),
@@ -118,23 +160,19 @@ fn run_in_root(op: &Op, root: &OwnedFd) -> Result<()> {
             .map_err(sys(what()))
         }
         Op::Symlink { link, target } => {
-            let link = parent_of(root, link, &what)?;
-            nix::unistd::symlinkat(
-                target.as_path(),
-                Some(link.parent.as_raw_fd()),
-                link.name.as_os_str(),
-            )
-            .map_err(sys(what()))
+            let (parent, name) = parents.of(root, link, &what)?;
+            nix::unistd::symlinkat(target.as_path(), Some(parent.as_raw_fd()), name)
+                .map_err(sys(what()))
         }
         Op::Dir { path, mode } => {
             // An existing directory is the image's own: left as it is.
             if maybe(root, path, &what)?.is_some() {
                 return Ok(());
             }
-            let dir = parent_of(root, path, &what)?;
+            let (parent, name) = parents.of(root, path, &what)?;
             nix::sys::stat::mkdirat(
-                Some(dir.parent.as_raw_fd()),
-                dir.name.as_os_str(),
+                Some(parent.as_raw_fd()),
+                name,
                 Mode::from_bits_truncate(*mode),
             )
             .map_err(sys(what()))
@@ -237,17 +275,4 @@ fn maybe(root: &OwnedFd, path: &Path, what: &dyn Fn() -> String) -> Result<Optio
         Err(Errno::ENOENT) => Ok(None),
         Err(e) => Err(sys(what())(e)),
     }
-}
-
-/// The parent directory of `path` (created if missing) and the last name,
-/// for ops that create the last component themselves.
-fn parent_of(root: &OwnedFd, path: &Path, what: &dyn Fn() -> String) -> Result<Target> {
-    let parent = path.parent().unwrap_or(Path::new("/"));
-    let name = path.file_name().ok_or_else(|| sys(what())(Errno::EINVAL))?;
-    let dir = resolve(root, parent, Create::Dir, what)?;
-    let fd = dir.open().map_err(sys(what()))?;
-    Ok(Target {
-        parent: fd,
-        name: name.to_owned(),
-    })
 }

@@ -66,22 +66,18 @@ impl Target {
 /// Resolves `path` (taken as relative to the root whether or not it starts
 /// with `/`) below `root`, creating what `create` asks for.
 pub fn resolve(root: BorrowedFd<'_>, path: &Path, create: Create) -> Result<Target, Errno> {
-    // try_clone_to_owned duplicates close-on-exec (F_DUPFD_CLOEXEC).
-    let root = root
-        .try_clone_to_owned()
-        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EBADF)))?;
-    let mut stack: Vec<OwnedFd> = vec![root];
+    // The directories entered below the root; the root itself is only
+    // borrowed (a copy is made when it is the target's parent).
+    let mut stack: Vec<OwnedFd> = Vec::new();
     let mut pending: VecDeque<OsString> = components(path).collect();
     let mut links = 0;
     while let Some(name) = pending.pop_front() {
         if name == ".." {
-            if stack.len() > 1 {
-                stack.pop();
-            }
+            stack.pop();
             continue;
         }
         let last = pending.is_empty();
-        let current = stack.last().map(|fd| fd.as_raw_fd()).ok_or(Errno::EBADF)?;
+        let current = stack.last().map_or(root.as_raw_fd(), |fd| fd.as_raw_fd());
         match fstatat(
             Some(current),
             name.as_os_str(),
@@ -96,7 +92,7 @@ pub fn resolve(root: BorrowedFd<'_>, path: &Path, create: Create) -> Result<Targ
                     }
                     let link = readlinkat(Some(current), name.as_os_str())?;
                     if link.as_bytes().starts_with(b"/") {
-                        stack.truncate(1);
+                        stack.clear();
                     }
                     for (i, part) in components(Path::new(&link)).enumerate() {
                         pending.insert(i, part);
@@ -104,7 +100,7 @@ pub fn resolve(root: BorrowedFd<'_>, path: &Path, create: Create) -> Result<Targ
                     continue;
                 }
                 if last {
-                    return finish(stack, name);
+                    return finish(root, stack, name);
                 }
                 if kind != SFlag::S_IFDIR {
                     return Err(Errno::ENOTDIR);
@@ -120,7 +116,7 @@ pub fn resolve(root: BorrowedFd<'_>, path: &Path, create: Create) -> Result<Targ
                         Mode::from_bits_truncate(0o644),
                     )?;
                     let _ = nix::unistd::close(fd);
-                    return finish(stack, name);
+                    return finish(root, stack, name);
                 }
                 match mkdirat(
                     Some(current),
@@ -131,18 +127,24 @@ pub fn resolve(root: BorrowedFd<'_>, path: &Path, create: Create) -> Result<Targ
                     Err(e) => return Err(e),
                 }
                 if last {
-                    return finish(stack, name);
+                    return finish(root, stack, name);
                 }
                 stack.push(open_dir(current, &name)?);
             }
             Err(e) => return Err(e),
         }
     }
-    finish(stack, OsString::from("."))
+    finish(root, stack, OsString::from("."))
 }
 
-fn finish(mut stack: Vec<OwnedFd>, name: OsString) -> Result<Target, Errno> {
-    let parent = stack.pop().ok_or(Errno::EBADF)?;
+fn finish(root: BorrowedFd<'_>, mut stack: Vec<OwnedFd>, name: OsString) -> Result<Target, Errno> {
+    let parent = match stack.pop() {
+        Some(parent) => parent,
+        // try_clone_to_owned duplicates close-on-exec (F_DUPFD_CLOEXEC).
+        None => root
+            .try_clone_to_owned()
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EBADF)))?,
+    };
     Ok(Target { parent, name })
 }
 
