@@ -85,9 +85,32 @@ pub enum ExecError {
     Failed(Errno),
 }
 
+impl ExecError {
+    /// The exit code of a process that failed so (docker's: 127 not found,
+    /// 126 not executable); computed without allocating, for a vfork'd
+    /// child's `_exit`.
+    pub fn code(self) -> i32 {
+        match self {
+            ExecError::CloseFds(_) => crate::EXIT_TOOL,
+            ExecError::NotFound => EXIT_NOT_FOUND,
+            ExecError::Denied(_) | ExecError::Failed(_) => EXIT_CANNOT_EXEC,
+        }
+    }
+}
+
 impl Prepared {
     /// Checks and converts everything the exec needs; logs it (HS_TRACE).
     pub fn new(argv: &[OsString], env: &[OsString]) -> Result<Self, Failure> {
+        Self::with_sync_fd(argv, env, sync::inherited_fd())
+    }
+
+    /// [`Prepared::new`] for a child whose handshake fd is `sync_fd` rather
+    /// than this process's own.
+    pub fn with_sync_fd(
+        argv: &[OsString],
+        env: &[OsString],
+        sync_fd: Option<RawFd>,
+    ) -> Result<Self, Failure> {
         let Some(program) = argv.first() else {
             return Err(Failure::tool("no program to run"));
         };
@@ -119,7 +142,6 @@ impl Prepared {
                 .collect::<Vec<_>>()
                 .join(" "),
         );
-        let sync_fd = sync::inherited_fd();
         Ok(Self {
             program: program.clone(),
             argv: null_terminated(&c_argv),
@@ -170,27 +192,21 @@ impl Prepared {
     /// The tool's failure for `error`, with docker's exit codes.
     pub fn failure(&self, error: ExecError) -> Failure {
         let shown = self.program.to_string_lossy();
-        match error {
-            ExecError::CloseFds(errno) => Failure::tool(format!(
+        let message = match error {
+            ExecError::CloseFds(errno) => format!(
                 "closing inherited file descriptors: {}",
                 std::io::Error::from(errno)
-            )),
-            ExecError::Failed(errno) => {
-                Failure::new(EXIT_CANNOT_EXEC, format!("exec {shown}: {}", errno.desc()))
+            ),
+            ExecError::Failed(errno) => format!("exec {shown}: {}", errno.desc()),
+            ExecError::Denied(errno) => {
+                format!("exec {shown}: {}", errno.desc().to_lowercase())
             }
-            ExecError::Denied(errno) => Failure::new(
-                EXIT_CANNOT_EXEC,
-                format!("exec {shown}: {}", errno.desc().to_lowercase()),
-            ),
-            ExecError::NotFound if shown.contains('/') => Failure::new(
-                EXIT_NOT_FOUND,
-                format!("exec {shown}: no such file or directory"),
-            ),
-            ExecError::NotFound => Failure::new(
-                EXIT_NOT_FOUND,
-                format!("exec {shown}: executable file not found in $PATH"),
-            ),
-        }
+            ExecError::NotFound if shown.contains('/') => {
+                format!("exec {shown}: no such file or directory")
+            }
+            ExecError::NotFound => format!("exec {shown}: executable file not found in $PATH"),
+        };
+        Failure::new(error.code(), message)
     }
 }
 

@@ -33,7 +33,12 @@ pub fn inherited_fd() -> Option<RawFd> {
 }
 
 fn send(message: &SyncMessage) {
-    let Some(fd) = inherited_fd() else { return };
+    if let Some(fd) = inherited_fd() {
+        send_to(fd, message);
+    }
+}
+
+fn send_to(fd: RawFd, message: &SyncMessage) {
     let mut line = serde_json::to_vec(message).unwrap_or_default();
     line.push(b'\n');
     // Best effort: a caller that went away cannot be told anything.
@@ -47,6 +52,16 @@ pub fn send_init_pid(pid: i32) {
 
 /// Tells the chain's caller why the chain failed (called by `run_main`).
 pub fn report_failure(code: i32, error: &str) {
+    send(&failed(code, error));
+}
+
+/// [`report_failure`] on the write end `fd` of a handshake: for a process
+/// that started the chain's head and reports the head's failure for it.
+pub fn report_failure_to(fd: RawFd, code: i32, error: &str) {
+    send_to(fd, &failed(code, error));
+}
+
+fn failed(code: i32, error: &str) -> SyncMessage {
     // Messages longer than PIPE_BUF could interleave with another writer.
     let mut error = error.to_string();
     if error.len() > 3000 {
@@ -56,7 +71,7 @@ pub fn report_failure(code: i32, error: &str) {
         }
         error.truncate(cut);
     }
-    send(&SyncMessage::Failed { code, error });
+    SyncMessage::Failed { code, error }
 }
 
 /// Marks the inherited handshake fd close-on-exec: done right before the

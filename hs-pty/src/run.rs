@@ -33,7 +33,7 @@ pub fn run(terminal: Terminal, program: &[OsString]) -> Result<i32, Failure> {
     } else {
         None
     };
-    let spawned = child::spawn(program, terminal, size, &signals)?;
+    let spawned = child::spawn(program, terminal, size)?;
     let local = on_pty.then_some(Local { reading: true });
     let mut monitor = Monitor::new(spawned, signals, None, None, local, Box::new(|_| {}));
     let status = monitor.run();

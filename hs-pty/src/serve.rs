@@ -278,7 +278,7 @@ fn run_step(
                 .signals
                 .take()
                 .ok_or_else(|| Failure::tool("internal: signals already handed over"))?;
-            let spawned = child::spawn(program, *terminal, ctx.size, &signals)?;
+            let spawned = child::spawn(program, *terminal, ctx.size)?;
             let report = ctx.report.take();
             let mut keep: Vec<RawFd> = report.iter().map(|fd| fd.as_raw_fd()).collect();
             keep.extend(opts.info_fd);

@@ -3,7 +3,7 @@
 
 use std::os::fd::{AsFd, BorrowedFd};
 
-use nix::sys::signal::{sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 /// Signals the monitor passes on to its program (SIGTERM is how `hs stop`
@@ -41,17 +41,6 @@ impl Signals {
             Ok(Some(info)) => Signal::try_from(info.ssi_signo as i32).ok(),
             _ => None,
         }
-    }
-
-    /// In a forked child about to exec: nothing blocked (whatever our
-    /// caller blocked: a blocked mask survives exec and would make the
-    /// container deaf to SIGINT or SIGTERM), and SIGPIPE back to default
-    /// (Rust ignores it; a program exec'd with it ignored would not die in
-    /// a broken pipeline). What std's Command does for its children.
-    pub fn restore_for_exec(&self) {
-        let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-        // SAFETY: resetting a disposition to its default installs no handler.
-        let _ = unsafe { nix::sys::signal::signal(Signal::SIGPIPE, SigHandler::SigDfl) };
     }
 }
 
