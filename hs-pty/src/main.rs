@@ -94,6 +94,11 @@ struct ServeArgs {
     /// Daemonize; return once PROG runs (0) or the chain failed (its code).
     #[arg(long)]
     detach: bool,
+    /// --detach without the fork: become the monitor in this process and
+    /// write {"code":N,"error":…} to this fd once PROG runs or the chain
+    /// failed; for a caller that reads it rather than waiting for an exit.
+    #[arg(long, value_name = "FD", conflicts_with = "detach")]
+    report_fd: Option<i32>,
     /// Write {"monitor_pid":N,"init_pid":M|null} to this fd once PROG runs.
     #[arg(long, value_name = "FD")]
     info_fd: Option<i32>,
@@ -174,6 +179,7 @@ fn run_cli() -> Result<i32, hs_common::Failure> {
             on_exit: args.on_exit.into_iter().chain(args.on_exit_arg).collect(),
             on_exit_idle: args.on_exit_idle,
             detach: args.detach,
+            report_fd: args.report_fd,
             info_fd: args.info_fd,
             go_fd: args.go_fd,
             exit_fd: args.exit_fd,

@@ -38,6 +38,8 @@ pub struct ServeOptions {
     /// `--on-exit-idle`: the on-exit program runs under `SCHED_IDLE`.
     pub on_exit_idle: bool,
     pub detach: bool,
+    /// `--report-fd`: detach in place (no fork) and report the start here.
+    pub report_fd: Option<RawFd>,
     pub info_fd: Option<RawFd>,
     /// `--go-fd`: nothing starts before a byte arrives on it.
     pub go_fd: Option<RawFd>,
@@ -53,6 +55,7 @@ pub enum Step {
     OpenLog(PathBuf),
     RemoveStaleExitFile(PathBuf),
     Detach,
+    DetachInPlace(RawFd),
     Spawn {
         terminal: Terminal,
         program: Vec<OsString>,
@@ -80,6 +83,10 @@ impl std::fmt::Display for Step {
             Step::OpenLog(p) => write!(f, "append output to {}", p.display()),
             Step::RemoveStaleExitFile(p) => write!(f, "remove an earlier run's {}", p.display()),
             Step::Detach => f.write_str("detach (fork, setsid, stdio to /dev/null)"),
+            Step::DetachInPlace(fd) => write!(
+                f,
+                "detach in place (setsid, stdio to /dev/null), the start reported on fd {fd}"
+            ),
             Step::Spawn { terminal, program } => {
                 write!(
                     f,
@@ -109,6 +116,8 @@ pub fn plan(opts: &ServeOptions) -> Vec<Step> {
     steps.extend(opts.exit_file.clone().map(Step::RemoveStaleExitFile));
     if opts.detach {
         steps.push(Step::Detach);
+    } else if let Some(fd) = opts.report_fd {
+        steps.push(Step::DetachInPlace(fd));
     }
     steps.push(Step::Spawn {
         terminal: opts.terminal,
@@ -157,6 +166,10 @@ pub fn serve(mut opts: ServeOptions) -> Result<i32, Failure> {
     // readers would never see EOF).
     if let Some(fd) = opts.info_fd {
         hs_common::info::check_fd(fd)?;
+        set_cloexec(fd);
+    }
+    if let Some(fd) = opts.report_fd {
+        hs_common::info::check_option_fd("--report-fd", fd)?;
         set_cloexec(fd);
     }
     let exit_fd = match opts.exit_fd {
@@ -273,6 +286,10 @@ fn run_step(
             _ => {}
         },
         Step::Detach => ctx.report = Some(daemonize()?),
+        // SAFETY: the caller handed this open fd (checked) to us alone.
+        Step::DetachInPlace(fd) => {
+            ctx.report = Some(detach_in_place(unsafe { OwnedFd::from_raw_fd(*fd) }))
+        }
         Step::Spawn { terminal, program } => {
             let signals = ctx
                 .signals
@@ -477,41 +494,63 @@ fn daemonize() -> Result<OwnedFd, Failure> {
         ForkResult::Child => {
             drop(read);
             let _ = nix::unistd::setsid();
-            // open(2) itself rather than std::fs: the code the monitor
-            // runs stays resident in it, and std's path handling is more.
-            // SAFETY: opening /dev/null; the fd is ours.
-            let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
-            if null >= 0 {
-                for fd in 0..3 {
-                    let _ = fdio::dup2(null, fd);
-                }
-                // SAFETY: closing the fd opened above.
-                unsafe { libc::close(null) };
-            }
+            stdio_to_dev_null();
             Ok(write)
         }
+    }
+}
+
+/// `--report-fd`: what [`daemonize`] does for the monitor, without the
+/// fork: its own session, stdio on /dev/null; `report` is where the start
+/// is told. The caller started this process to outlive it and reads the
+/// report rather than waiting for an exit (hs saves a fork and a process
+/// exit on every start).
+fn detach_in_place(report: OwnedFd) -> OwnedFd {
+    let _ = nix::unistd::setsid();
+    stdio_to_dev_null();
+    report
+}
+
+/// Points stdin, stdout and stderr at /dev/null.
+fn stdio_to_dev_null() {
+    // open(2) itself rather than std::fs: the code the monitor runs stays
+    // resident in it, and std's path handling is more.
+    // SAFETY: opening /dev/null; the fd is ours.
+    let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    if null >= 0 {
+        for fd in 0..3 {
+            let _ = fdio::dup2(null, fd);
+        }
+        // SAFETY: closing the fd opened above.
+        unsafe { libc::close(null) };
     }
 }
 
 /// The detached caller's side: the monitor's report, printed and turned
 /// into an exit code.
 fn wait_for_start(read: OwnedFd) -> i32 {
-    let mut text = String::new();
-    // SAFETY: converting our own fd.
-    let mut file = unsafe { std::fs::File::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(read)) };
-    let _ = file.read_to_string(&mut text);
-    match serde_json::from_str::<StartReport>(text.trim()) {
-        Ok(report) => {
-            if let Some(error) = report.error {
+    match read_start_report(read) {
+        Some((code, error)) => {
+            if let Some(error) = error {
                 eprintln!("{error}");
             }
-            report.code
+            code
         }
-        Err(_) => {
+        None => {
             eprintln!("hs-pty: error: the monitor died during start-up");
             hs_common::EXIT_TOOL
         }
     }
+}
+
+/// Reads the start's report (`--detach`'s pipe, or `--report-fd`) to EOF:
+/// the chain's exit code (0: PROG runs) and the error line a failed start
+/// printed; None when the monitor ended without one.
+pub fn read_start_report(read: OwnedFd) -> Option<(i32, Option<String>)> {
+    let mut text = String::new();
+    let _ = std::fs::File::from(read).read_to_string(&mut text);
+    let report = serde_json::from_str::<StartReport>(text.trim()).ok()?;
+    Some((report.code, report.error))
 }
 
 /// Runs the `--on-exit` argv (no shell) and waits for it, without the
@@ -551,6 +590,7 @@ mod tests {
             on_exit: vec!["hs".into(), "cleanup".into(), "ID".into()],
             on_exit_idle: false,
             detach: true,
+            report_fd: None,
             info_fd: Some(3),
             go_fd: None,
             exit_fd: Some(5),

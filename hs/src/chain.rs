@@ -98,13 +98,14 @@ impl Layout {
 }
 
 /// The fds that tie a chain to the hs process that starts it: those the
-/// monitor and hs-cgroup report on (`--info-fd`), the monitor's `--go-fd`
-/// and `--exit-fd`. None in a dry run, so the printed chain runs as is in
-/// a shell.
+/// monitor and hs-cgroup report on (`--info-fd`), the monitor's
+/// `--report-fd` (instead of `--detach`), `--go-fd` and `--exit-fd`. None
+/// in a dry run, so the printed chain runs as is in a shell.
 #[derive(Debug, Clone, Copy)]
 pub struct ChainFds {
     pub monitor: i32,
     pub cgroup: i32,
+    pub report: Option<i32>,
     pub go: Option<i32>,
     pub exit: Option<i32>,
 }
@@ -146,7 +147,11 @@ fn monitor_step(
     tools: &Tools,
     fds: Option<ChainFds>,
 ) -> Vec<String> {
-    let mut step = words(&[&tools.pty, "serve", "--detach"]);
+    let mut step = words(&[&tools.pty, "serve"]);
+    match fds.and_then(|f| f.report) {
+        Some(fd) => step.extend(words(&["--report-fd", &fd.to_string()])),
+        None => step.push("--detach".into()),
+    }
     push_path(&mut step, "--socket", &layout.socket());
     push_path(&mut step, "--log", &layout.log());
     push_path(&mut step, "--exit-file", &layout.exit_file());
@@ -547,18 +552,22 @@ mod tests {
         let fds = ChainFds {
             monitor: 7,
             cgroup: 8,
+            report: Some(6),
             go: Some(9),
             exit: None,
         };
         let steps = run_chain(&c, ID, &layout(), &Tools::bare(), Some(fds));
         assert!(steps[0].windows(2).any(|w| w == ["--info-fd", "7"]));
         assert!(steps[0].windows(2).any(|w| w == ["--go-fd", "9"]));
+        assert!(steps[0].windows(2).any(|w| w == ["--report-fd", "6"]));
+        assert!(!steps[0].contains(&"--detach".to_string()));
         assert!(!steps[0].contains(&"--exit-fd".to_string()));
         assert!(steps[1].windows(2).any(|w| w == ["--info-fd", "8"]));
         let dry = chain(&c);
-        for option in ["--info-fd", "--go-fd", "--exit-fd"] {
+        for option in ["--info-fd", "--report-fd", "--go-fd", "--exit-fd"] {
             assert!(!dry[0].contains(&option.to_string()), "{option}");
         }
+        assert!(dry[0].contains(&"--detach".to_string()));
     }
 
     #[test]

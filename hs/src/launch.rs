@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -75,6 +74,7 @@ pub fn start(store: &Store, record: &Record, tools: &Tools) -> Result<Started, S
 pub struct Pending {
     child: std::process::Child,
     program: String,
+    report: Option<OwnedFd>,
     go: Option<OwnedFd>,
     monitor_read: Option<OwnedFd>,
     cgroup_read: Option<OwnedFd>,
@@ -100,11 +100,13 @@ pub fn spawn(
 ) -> Result<Pending> {
     let (monitor_read, monitor_write) = pipe_to_child(Keep::Read)?;
     let (cgroup_read, cgroup_write) = pipe_to_child(Keep::Read)?;
+    let (report_read, report_write) = pipe_to_child(Keep::Read)?;
     let (go_read, go_write) = pipe_to_child(Keep::Write)?;
     let exit = notice.then(|| pipe_to_child(Keep::Read)).transpose()?;
     let fds = ChainFds {
         monitor: monitor_write.as_raw_fd(),
         cgroup: cgroup_write.as_raw_fd(),
+        report: Some(report_write.as_raw_fd()),
         go: Some(go_read.as_raw_fd()),
         exit: exit.as_ref().map(|(_, write)| write.as_raw_fd()),
     };
@@ -130,11 +132,12 @@ pub fn spawn(
         .spawn()
         .map_err(|e| HsError::io(format!("running {}", argv[0]), e))?;
     // The chain's ends close here: EOF on ours must depend on it alone.
-    drop((monitor_write, cgroup_write, go_read));
+    drop((monitor_write, cgroup_write, report_write, go_read));
     let exit_notice = exit.map(|(read, _write)| read);
     Ok(Pending {
         child,
         program: argv[0].clone(),
+        report: Some(report_read),
         go: Some(go_write),
         monitor_read: Some(monitor_read),
         cgroup_read: Some(cgroup_read),
@@ -157,13 +160,7 @@ impl Pending {
             // exit code below says why (EPIPE here says nothing).
             let _ = nix::unistd::write(&go, b"g");
         }
-        let status = self
-            .child
-            .wait()
-            .map_err(|e| HsError::io(format!("waiting for {}", self.program), e))?;
-        let code = status
-            .code()
-            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+        let code = self.start_code()?;
         if code != 0 {
             after_failed_start(store, record, tools, code);
             return Err(StartError::Failed(code));
@@ -205,6 +202,43 @@ impl Pending {
             Err(e) => Err(HsError::State(e.to_string()).into()),
             Ok(_) => Ok(launched),
         }
+    }
+}
+
+impl Pending {
+    /// How the start went, from the monitor's `--report-fd`: 0 once the
+    /// program runs (the monitor goes on as hs's child until hs exits and
+    /// it is handed to init), else the chain's code, with its error line
+    /// printed here (the monitor's stderr is /dev/null by then). A monitor
+    /// that ended without a report failed before it detached: it printed
+    /// why, and its exit code says it.
+    fn start_code(&mut self) -> Result<i32> {
+        let report = self
+            .report
+            .take()
+            .and_then(hs_pty::serve::read_start_report);
+        match report {
+            Some((0, _)) => return Ok(0),
+            Some((code, error)) => {
+                if let Some(error) = error {
+                    eprintln!("{error}");
+                }
+                let _ = self.child.wait();
+                return Ok(code);
+            }
+            None => {}
+        }
+        let status = self
+            .child
+            .wait()
+            .map_err(|e| HsError::io(format!("waiting for {}", self.program), e))?;
+        Ok(match status.code() {
+            Some(0) | None => {
+                eprintln!("hs-pty: error: the monitor died during start-up ({status})");
+                hs_common::EXIT_TOOL
+            }
+            Some(code) => code,
+        })
     }
 }
 

@@ -1268,3 +1268,59 @@ fn a_go_fd_closed_without_the_byte_starts_nothing_and_exits_125() {
     assert!(!dir.path().join("log").exists());
     assert!(!dir.path().join("ran").exists());
 }
+
+/// `hs-pty serve --report-fd 3 …` spawned (not waited for) with the
+/// write end of a pipe; returns the process and the report read to EOF.
+fn serve_reporting(dir: &Path, program: &[&str]) -> (Child, String) {
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let mut cmd = serve_in(dir);
+    cmd.args(["--report-fd", "3", "--"]).args(program);
+    pass_fd(&mut cmd, write.as_raw_fd(), 3);
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(write);
+    drop(cmd);
+    let mut report = String::new();
+    File::from(read).read_to_string(&mut report).unwrap();
+    (child, report)
+}
+
+/// `--report-fd` is `--detach` without the fork: the process started is
+/// the monitor itself, in a session of its own, and goes on serving after
+/// it reported the start.
+#[test]
+fn report_fd_makes_the_started_process_the_monitor() {
+    let dir = tempdir_in_target("pty-report");
+    let marker = unique("hs-pty-test");
+    let _guard = KillOnDrop(marker.clone());
+    let (mut child, report) = serve_reporting(
+        dir.path(),
+        &["sh", "-c", "while :; do sleep 0.1; done", &marker],
+    );
+    let pid = child.id() as i32;
+    let alive = child.try_wait().unwrap().is_none();
+    let session = nix::unistd::getsid(Some(nix::unistd::Pid::from_raw(pid)));
+    kill_marked(&marker);
+    let _ = child.wait();
+    assert_eq!(report.trim(), r#"{"code":0,"error":null}"#);
+    assert!(alive, "serve exited after its report");
+    assert_eq!(session, Ok(nix::unistd::Pid::from_raw(pid)));
+}
+
+#[test]
+fn report_fd_tells_a_failed_start_with_its_code_and_line() {
+    let dir = tempdir_in_target("pty-report-fail");
+    let (mut child, report) = serve_reporting(dir.path(), &["no-such-program-hs-pty-report"]);
+    let _ = child.wait();
+    let report: serde_json::Value = serde_json::from_str(report.trim()).unwrap();
+    assert_eq!(report["code"], 127);
+    let error = report["error"].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("hs-pty: error:") && error.contains("no-such-program-hs-pty-report"),
+        "{error}"
+    );
+}
