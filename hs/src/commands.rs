@@ -183,11 +183,7 @@ fn run(args: RunArgs) -> Outcome {
         // when we return; deleting its layer and cgroups is the monitor's
         // `hs cleanup`, which waits for our claim to go. Deleting a host
         // mirror's five upper and work trees here cost 5-10 ms a run.
-        if let Ok(fresh) = store.get(&record.id) {
-            if !is_running(&fresh) {
-                lifecycle::unlist_record(&store, &fresh)?;
-            }
-        }
+        lifecycle::unlist_ended(&store, &record.id)?;
         drop(claim);
     }
     outcome

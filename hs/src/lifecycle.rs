@@ -305,9 +305,13 @@ pub fn remove_record(store: &Store, record: &Record) -> Result<()> {
 
 /// [`remove_record`] but for the deletion of the layers, which is left to
 /// `hs cleanup` ([`Store::unlist`]): the container is gone for every
-/// command and its name is free when this returns.
-pub fn unlist_record(store: &Store, record: &Record) -> Result<()> {
-    removal_result(store.unlist(&record.id))
+/// command and its name is free when this returns. A container that runs
+/// again (someone started it meanwhile) is theirs and stays.
+pub fn unlist_ended(store: &Store, id: &str) -> Result<()> {
+    match store.unlist(id) {
+        Err(hs_state::Error::Running { .. }) => Ok(()),
+        result => removal_result(result),
+    }
 }
 
 /// A removal that found nothing to remove did its job.
