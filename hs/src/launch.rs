@@ -1,11 +1,13 @@
 //! Starting a container (`run`, `start`, `restart`): exec the chain under a
-//! detached monitor, wait for its handshake, and record what it reported
-//! (monitor and init pids, cgroup dirs) in the container's state.
+//! monitor that detaches in place (`hs-pty serve --report-fd`: its own
+//! session, hs's child until hs exits), wait for its report, and record
+//! what it reported (monitor and init pids, cgroup dirs) in the
+//! container's state.
 //!
-//! The monitor is started first and told to go later (`hs-pty serve
-//! --go-fd`, runc's create/start split in small): its exec and start-up,
-//! half a millisecond of CPU here, run on the other core while `hs run`
-//! writes the record the monitor is about to work in.
+//! The monitor is started first and told to go later (`--go-fd`, runc's
+//! create/start split in small): its exec and start-up, half a
+//! millisecond of CPU here, run on the other core while `hs run` writes
+//! the record the monitor is about to work in.
 
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
