@@ -176,18 +176,10 @@ fn parse_mount_line(line: &str) -> Option<MountLine<'_>> {
     let sep = fields.iter().position(|f| *f == "-")?;
     Some(MountLine {
         root: fields.get(3)?,
-        mount_point: PathBuf::from(unescape(fields.get(4)?)),
+        mount_point: PathBuf::from(hs_common::mountinfo::unescape(fields.get(4)?)),
         fstype: fields.get(sep + 1)?,
         super_options: fields.get(sep + 3)?,
     })
-}
-
-fn unescape(field: &str) -> String {
-    field
-        .replace("\\040", " ")
-        .replace("\\011", "\t")
-        .replace("\\012", "\n")
-        .replace("\\134", "\\")
 }
 
 /// The /proc/self/cgroup entry for a hierarchy: (its controller field, path).

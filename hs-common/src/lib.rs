@@ -8,6 +8,7 @@ pub mod exec;
 pub mod exit;
 pub mod info;
 pub mod mount_ns;
+pub mod mountinfo;
 pub mod priority;
 pub mod proc;
 pub mod proctitle;

@@ -657,34 +657,10 @@ fn mkdir_all(path: &Path) -> Result<()> {
 /// The first mount point at or below `dir` in this mount namespace.
 fn mount_below(dir: &Path) -> Option<String> {
     let dir = dir.canonicalize().ok()?;
-    let prefix = dir.to_str()?;
-    let mountinfo =
-        hs_common::proc::read_pseudo(Path::new("/proc/self/mountinfo"), 16 * 1024).ok()?;
-    mountinfo
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .map(unescape_mountinfo)
-        .find(|mp| mp == prefix || mp.strip_prefix(prefix).is_some_and(|r| r.starts_with('/')))
-}
-
-/// mountinfo escapes space, tab, newline and backslash as octal.
-fn unescape_mountinfo(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4);
-        if bytes[i] == b'\\' && octal.is_some_and(|o| o.iter().all(|b| (b'0'..=b'7').contains(b))) {
-            let value =
-                (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
-            out.push(value);
-            i += 4;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    let mountinfo = hs_common::mountinfo::read().ok()?;
+    hs_common::mountinfo::mount_points_under(&mountinfo, &dir)
+        .first()
+        .map(|mount| mount.display().to_string())
 }
 
 #[cfg(test)]
@@ -1067,11 +1043,5 @@ mod tests {
         }
         assert_eq!(store.get(&c.id).unwrap().live_status(), Status::Exited);
         child.wait().unwrap();
-    }
-
-    #[test]
-    fn mountinfo_octal_escapes_are_decoded() {
-        assert_eq!(unescape_mountinfo("/a\\040b\\134c"), "/a b\\c");
-        assert_eq!(unescape_mountinfo("/end\\04"), "/end\\04");
     }
 }
