@@ -280,6 +280,49 @@ fn reset_signals() {
     }
 }
 
+/// Runs `child` in a vfork-style child (`CLONE_VM | CLONE_VFORK`, what
+/// posix_spawn does): on a stack of its own, in this process's memory,
+/// while this process sleeps until the child execs or exits, so no page
+/// table is copied and no page is faulted back in. `child` returns only
+/// if it did not exec: why (`Copy`: it crosses back through the memory
+/// they share) and the child's exit code. Returns the child's pid and
+/// that failure, if any.
+///
+/// # Safety
+///
+/// Until it execs or returns, `child` may only make system calls on what
+/// already exists (no allocation, no lock: see [`Prepared`]), and no
+/// signal handler of this process may run in the child (none installed,
+/// or its signals blocked).
+pub unsafe fn vfork<E: Copy>(
+    mut child: impl FnMut() -> (E, i32),
+) -> nix::Result<(nix::unistd::Pid, Option<E>)> {
+    let mut failed: Option<E> = None;
+    let slot: *mut Option<E> = &mut failed;
+    // Room for a handful of system calls; the child never grows a heap.
+    let mut stack = vec![0u8; 64 * 1024];
+    let start = Box::new(|| -> isize {
+        let (error, code) = child();
+        // SAFETY: CLONE_VM: this is the parent's variable, and the parent
+        // sleeps until this child exits (CLONE_VFORK).
+        unsafe { slot.write_volatile(Some(error)) };
+        code as isize
+    });
+    // SAFETY: the child runs on its own stack, and the caller vouches for
+    // what it does before its exec; CLONE_VFORK keeps this process
+    // suspended meanwhile, so the memory they share is never used by both.
+    let pid = unsafe {
+        nix::sched::clone(
+            start,
+            &mut stack,
+            nix::sched::CloneFlags::CLONE_VM | nix::sched::CloneFlags::CLONE_VFORK,
+            Some(libc::SIGCHLD),
+        )
+    }?;
+    // SAFETY: the child has exec'd or exited: nothing writes it any more.
+    Ok((pid, unsafe { std::ptr::read_volatile(&failed) }))
+}
+
 /// Closes every fd >= 3 except those in `keep` (close_range(2)), so no host
 /// fd leaks into the container (runc CVE-2024-21626).
 pub fn close_inherited_fds(keep: &[RawFd]) -> std::io::Result<()> {

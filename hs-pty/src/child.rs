@@ -12,7 +12,6 @@ use hs_common::exec::{ExecError, Prepared};
 use hs_common::sync::{self, SyncPipe};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::sched::CloneFlags;
 use nix::unistd::Pid;
 
 use crate::fdio;
@@ -272,14 +271,13 @@ impl ChildError {
     }
 }
 
-/// Starts PROG in a vfork-style child (`CLONE_VM | CLONE_VFORK`, what
-/// posix_spawn does): it runs in this process's memory, on a stack of its
-/// own, until it execs, and this process sleeps meanwhile. A fork copied
-/// the monitor's page tables and then took a copy-on-write fault for
-/// every page the child wrote (its variables, its argv): 0.15 ms of the
-/// start. A child that fails before its exec exits 125, and this process
-/// tells it as the child's own tool would: one error line on the child's
-/// stderr (the log), the failure on the handshake (`sync_write`).
+/// Starts PROG in a vfork-style child ([`hs_common::exec::vfork`]): a
+/// fork copied the monitor's page tables and then took a copy-on-write
+/// fault for every page the child wrote (its variables, its argv): 0.15 ms
+/// of the start. A child that fails before its exec exits with its code
+/// (125, or 126/127 from the exec), and this process tells it as the
+/// child's own tool would: one error line on the child's stderr (the log),
+/// the failure on the handshake (`sync_write`).
 fn start(prepared: &Prepared, stdio: &ChildStdio, sync_write: RawFd) -> Result<Pid, SpawnError> {
     let raw = |fd: &Option<OwnedFd>| fd.as_ref().map(|fd| fd.as_raw_fd());
     let fds = [
@@ -288,34 +286,17 @@ fn start(prepared: &Prepared, stdio: &ChildStdio, sync_write: RawFd) -> Result<P
         (raw(&stdio.stderr), 2),
     ];
     let ctty = stdio.ctty.then(|| raw(&stdio.stdin)).flatten();
-    let mut failed: Option<ChildError> = None;
-    let slot: *mut Option<ChildError> = &mut failed;
-    // Room for a handful of system calls; the child never grows a heap.
-    let mut stack = vec![0u8; 64 * 1024];
-    let child = Box::new(|| -> isize {
-        let error = child_exec(prepared, &fds, ctty);
-        // SAFETY: CLONE_VM: this is our variable, and we sleep until the
-        // child exits (CLONE_VFORK).
-        unsafe { slot.write_volatile(Some(error)) };
-        error.code() as isize
-    });
-    // SAFETY: the child runs on its own stack and, before it execs or
-    // exits, only makes the system calls of `child_exec` (no allocation,
-    // no lock); CLONE_VFORK keeps this process suspended meanwhile, so the
-    // memory they share is never used by both. The monitor installs no
-    // signal handler (its signals come through a signalfd), so none can
-    // run in the child.
-    let pid = unsafe {
-        nix::sched::clone(
-            child,
-            &mut stack,
-            CloneFlags::CLONE_VM | CloneFlags::CLONE_VFORK,
-            Some(libc::SIGCHLD),
-        )
+    // SAFETY: before it execs, `child_exec` only makes system calls (no
+    // allocation, no lock); the monitor installs no signal handler (its
+    // signals come through a signalfd).
+    let (pid, failed) = unsafe {
+        hs_common::exec::vfork(|| {
+            let error = child_exec(prepared, &fds, ctty);
+            (error, error.code())
+        })
     }
     .map_err(SpawnError::Fork)?;
-    // SAFETY: the child has exec'd or exited: nothing writes it any more.
-    if let Some(error) = unsafe { std::ptr::read_volatile(&failed) } {
+    if let Some(error) = failed {
         let failure = error.failure(prepared);
         let line = format!("hs-pty: error: {}\n", failure.message);
         let stderr = raw(&stdio.stderr).unwrap_or(libc::STDERR_FILENO);

@@ -16,7 +16,6 @@ use hs_common::exec::{ExecError, Prepared};
 use hs_common::Failure;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::sched::CloneFlags;
 use nix::sys::signal::SigSet;
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
@@ -126,34 +125,16 @@ fn spawn(
 ) -> Result<Pid, Failure> {
     let root = root.map(|fd| fd.as_raw_fd());
     let mask = blocked.previous();
-    let mut failed: Option<ChildError> = None;
-    let slot: *mut Option<ChildError> = &mut failed;
-    // Room for a handful of system calls; the child never grows a heap.
-    let mut stack = vec![0u8; 64 * 1024];
-    let child = {
-        let start = Box::new(|| -> isize {
+    // SAFETY: before it execs, `child_exec` only makes system calls (no
+    // allocation, no lock); the signals this process handles are blocked.
+    let (child, failed) = unsafe {
+        hs_common::exec::vfork(|| {
             let error = child_exec(prepared, chdir, root, info_fd, &mask);
-            // SAFETY: CLONE_VM: this is the parent's variable, and the
-            // parent sleeps until this child exits (CLONE_VFORK).
-            unsafe { slot.write_volatile(Some(error)) };
-            hs_common::EXIT_TOOL as isize
-        });
-        // SAFETY: the child runs on its own stack and, before it execs or
-        // exits, only makes the system calls of `child_exec` (no
-        // allocation, no lock); CLONE_VFORK keeps this process suspended
-        // meanwhile, so the memory they share is never used by both.
-        unsafe {
-            nix::sched::clone(
-                start,
-                &mut stack,
-                CloneFlags::CLONE_VM | CloneFlags::CLONE_VFORK,
-                Some(libc::SIGCHLD),
-            )
-        }
+            (error, hs_common::EXIT_TOOL)
+        })
     }
     .map_err(sys("clone the command"))?;
-    // SAFETY: the child has exec'd or exited: nothing writes it any more.
-    match unsafe { std::ptr::read_volatile(&failed) } {
+    match failed {
         None => Ok(child),
         Some(error) => {
             let _ = nix::sys::wait::waitpid(child, None);
