@@ -268,7 +268,7 @@ pub fn which(program: &OsStr) -> Option<std::path::PathBuf> {
 /// SIGPIPE at start-up, and a tool may have blocked signals it forwards: a
 /// program exec'd with either would not die in a broken pipeline or would
 /// be deaf to SIGINT/SIGTERM.
-fn reset_signals() {
+pub fn reset_signals() {
     // Raw libc calls: this runs in a vfork'd child too (see `Prepared`).
     // SAFETY: an empty set on the stack; restoring a default disposition
     // installs no handler.

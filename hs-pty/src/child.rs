@@ -317,13 +317,9 @@ fn child_exec(
     fds: &[(Option<RawFd>, RawFd); 3],
     ctty: Option<RawFd>,
 ) -> ChildError {
-    // SAFETY: plain system calls on numbers and a zeroed set on the stack;
-    // restoring a default disposition installs no handler.
+    hs_common::exec::reset_signals();
+    // SAFETY: plain system calls on numbers.
     unsafe {
-        let mut none: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut none);
-        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         if libc::setsid() < 0 {
             return ChildError::Step(Step::Session, Errno::last());
         }
