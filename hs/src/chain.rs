@@ -105,8 +105,8 @@ impl Layout {
 pub struct ChainFds {
     pub monitor: i32,
     pub cgroup: i32,
-    pub report: Option<i32>,
-    pub go: Option<i32>,
+    pub report: i32,
+    pub go: i32,
     pub exit: Option<i32>,
 }
 
@@ -148,8 +148,8 @@ fn monitor_step(
     fds: Option<ChainFds>,
 ) -> Vec<String> {
     let mut step = words(&[&tools.pty, "serve"]);
-    match fds.and_then(|f| f.report) {
-        Some(fd) => step.extend(words(&["--report-fd", &fd.to_string()])),
+    match fds {
+        Some(fds) => step.extend(words(&["--report-fd", &fds.report.to_string()])),
         None => step.push("--detach".into()),
     }
     push_path(&mut step, "--socket", &layout.socket());
@@ -180,10 +180,9 @@ fn monitor_step(
     }
     if let Some(fds) = fds {
         step.extend(words(&["--info-fd", &fds.monitor.to_string()]));
-        for (option, fd) in [("--go-fd", fds.go), ("--exit-fd", fds.exit)] {
-            if let Some(fd) = fd {
-                step.extend(words(&[option, &fd.to_string()]));
-            }
+        step.extend(words(&["--go-fd", &fds.go.to_string()]));
+        if let Some(fd) = fds.exit {
+            step.extend(words(&["--exit-fd", &fd.to_string()]));
         }
     }
     step.push("--".into());
@@ -552,8 +551,8 @@ mod tests {
         let fds = ChainFds {
             monitor: 7,
             cgroup: 8,
-            report: Some(6),
-            go: Some(9),
+            report: 6,
+            go: 9,
             exit: None,
         };
         let steps = run_chain(&c, ID, &layout(), &Tools::bare(), Some(fds));

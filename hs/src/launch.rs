@@ -108,8 +108,8 @@ pub fn spawn(
     let fds = ChainFds {
         monitor: monitor_write.as_raw_fd(),
         cgroup: cgroup_write.as_raw_fd(),
-        report: Some(report_write.as_raw_fd()),
-        go: Some(go_read.as_raw_fd()),
+        report: report_write.as_raw_fd(),
+        go: go_read.as_raw_fd(),
         exit: exit.as_ref().map(|(_, write)| write.as_raw_fd()),
     };
     let argv = chain::flatten(&chain::run_chain(config, id, layout, tools, Some(fds)));
