@@ -1,6 +1,13 @@
 //! A private mount namespace: what hs-unshare's `--ns mnt` and
-//! hs-overlay's `--unshare-mount` do before they mount anything.
+//! hs-overlay's `--unshare-mount` do before they mount anything; and the
+//! detached copies of mount trees both attach in it.
 
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
 use nix::sched::CloneFlags;
 
@@ -23,4 +30,25 @@ pub fn make_private() -> nix::Result<()> {
 pub fn enter_private() -> nix::Result<()> {
     nix::sched::unshare(CloneFlags::CLONE_NEWNS)?;
     make_private()
+}
+
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+
+/// A detached recursive copy of the mount tree at `path` (relative to
+/// `dir`, or `dir` itself when `path` is empty), for `move_mount`.
+pub fn clone_tree(dir: Option<BorrowedFd<'_>>, path: &Path) -> Result<OwnedFd, Errno> {
+    let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+    let mut flags =
+        OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_RECURSIVE as libc::c_uint;
+    if path.as_os_str().is_empty() {
+        flags |= libc::AT_EMPTY_PATH as libc::c_uint;
+    }
+    let dirfd = dir.map(|d| d.as_raw_fd()).unwrap_or(libc::AT_FDCWD);
+    // SAFETY: open_tree reads the path string and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, dirfd, c_path.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just returned this fd.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }

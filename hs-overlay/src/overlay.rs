@@ -7,7 +7,7 @@
 use std::ffi::{CStr, CString};
 use std::fmt;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -303,7 +303,8 @@ impl Shared {
     pub fn bind(&self, subdir: &Path, target: &Path) -> Result<()> {
         match &self.how {
             SharedMount::Detached(mnt) => {
-                let tree = clone_subtree(mnt, subdir, target)?;
+                let tree = hs_common::mount_ns::clone_tree(Some(mnt.as_fd()), subdir)
+                    .map_err(|errno| mount_error(target, &io::Error::from(errno), ""))?;
                 move_mount(&tree, target)
             }
             SharedMount::Scratch(scratch) => nix::mount::mount(
@@ -329,28 +330,6 @@ impl Drop for Shared {
             let _ = std::fs::remove_dir(scratch);
         }
     }
-}
-
-const OPEN_TREE_CLONE: libc::c_uint = 1;
-
-/// A detached copy of the mount `mnt` rooted at its `subdir`.
-fn clone_subtree(mnt: &OwnedFd, subdir: &Path, target: &Path) -> Result<OwnedFd> {
-    let c_subdir = cstring_path(subdir)?;
-    // SAFETY: open_tree takes a dir fd, a NUL-terminated relative path and
-    // flags, and returns a new fd.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_open_tree,
-            mnt.as_raw_fd(),
-            c_subdir.as_ptr(),
-            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
-        )
-    };
-    if fd < 0 {
-        return Err(mount_error(target, &io::Error::last_os_error(), ""));
-    }
-    // SAFETY: the kernel just returned this fd to us.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
 fn move_mount(mnt: &OwnedFd, target: &Path) -> Result<()> {

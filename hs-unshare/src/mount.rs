@@ -3,15 +3,13 @@
 //! (open_tree, mount_setattr, move_mount) for binds, so a read-only bind is
 //! read-only, recursively, before it ever becomes visible.
 
-use std::ffi::CString;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 use nix::errno::Errno;
 use nix::mount::MsFlags;
 
 use crate::plan::{Flags, Fs};
 
-const OPEN_TREE_CLONE: libc::c_uint = 1;
 const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
 const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
 const MOUNT_ATTR_RDONLY: u64 = 0x1;
@@ -61,24 +59,7 @@ pub fn bind_self(path: &std::path::Path) -> Result<(), Errno> {
     )
 }
 
-/// A detached recursive copy of the mount tree at `path` (relative to
-/// `dir`, or `dir` itself when `path` is empty).
-pub fn clone_tree(dir: Option<BorrowedFd<'_>>, path: &str) -> Result<OwnedFd, Errno> {
-    let c_path = CString::new(path).map_err(|_| Errno::EINVAL)?;
-    let mut flags =
-        OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_RECURSIVE as libc::c_uint;
-    if path.is_empty() {
-        flags |= libc::AT_EMPTY_PATH as libc::c_uint;
-    }
-    let dirfd = dir.map(|d| d.as_raw_fd()).unwrap_or(libc::AT_FDCWD);
-    // SAFETY: open_tree reads the path string and returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_open_tree, dirfd, c_path.as_ptr(), flags) };
-    if fd < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: the kernel just returned this fd.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
-}
+pub use hs_common::mount_ns::clone_tree;
 
 /// Makes every mount of the detached tree `tree` read-only.
 pub fn set_readonly(tree: BorrowedFd<'_>) -> Result<(), Errno> {

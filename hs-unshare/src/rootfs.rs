@@ -251,7 +251,7 @@ fn bind_tree(
     target: &Target,
     readonly: bool,
 ) -> Result<(), Errno> {
-    let tree = mount::clone_tree(dir.map(|d| d.as_fd()), source)?;
+    let tree = mount::clone_tree(dir.map(|d| d.as_fd()), Path::new(source))?;
     if readonly {
         mount::set_readonly(tree.as_fd())?;
     }
