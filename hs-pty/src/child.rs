@@ -100,13 +100,6 @@ fn dev_null() -> Result<OwnedFd, SpawnError> {
     Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
 }
 
-fn set_cloexec(fd: RawFd) {
-    let _ = nix::fcntl::fcntl(
-        fd,
-        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-    );
-}
-
 /// Starts `argv` in its own session with `terminal` as its stdio and the
 /// handshake (and console) fds in its environment, with no signal blocked
 /// and SIGPIPE at its default. `size` is the initial window size of a PTY
@@ -157,8 +150,8 @@ pub fn spawn(
                 ws_ypixel: 0,
             });
             let pty = nix::pty::openpty(winsize.as_ref(), None).map_err(SpawnError::Pty)?;
-            set_cloexec(pty.master.as_raw_fd());
-            set_cloexec(pty.slave.as_raw_fd());
+            fdio::set_cloexec(pty.master.as_raw_fd());
+            fdio::set_cloexec(pty.slave.as_raw_fd());
             spawned.master = Some(pty.master);
             let slave = pty.slave;
             child.stdout = Some(

@@ -4,6 +4,14 @@ use std::os::fd::RawFd;
 
 use nix::errno::Errno;
 
+/// Marks `fd` close-on-exec (best effort: a bad fd was checked before).
+pub fn set_cloexec(fd: RawFd) {
+    let _ = nix::fcntl::fcntl(
+        fd,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    );
+}
+
 pub fn read(fd: RawFd, buf: &mut [u8]) -> Result<usize, Errno> {
     read_raw(fd, buf.as_mut_ptr().cast(), buf.len())
 }

@@ -166,16 +166,16 @@ pub fn serve(mut opts: ServeOptions) -> Result<i32, Failure> {
     // readers would never see EOF).
     if let Some(fd) = opts.info_fd {
         hs_common::info::check_fd(fd)?;
-        set_cloexec(fd);
+        fdio::set_cloexec(fd);
     }
     if let Some(fd) = opts.report_fd {
         hs_common::info::check_option_fd("--report-fd", fd)?;
-        set_cloexec(fd);
+        fdio::set_cloexec(fd);
     }
     let exit_fd = match opts.exit_fd {
         Some(fd) => {
             hs_common::info::check_option_fd("--exit-fd", fd)?;
-            set_cloexec(fd);
+            fdio::set_cloexec(fd);
             // SAFETY: the caller handed this open fd to us alone.
             Some(unsafe { OwnedFd::from_raw_fd(fd) })
         }
@@ -350,13 +350,6 @@ fn run_step(
         Step::RunOnExit { argv, idle } => run_on_exit(argv, *idle),
     }
     Ok(())
-}
-
-fn set_cloexec(fd: RawFd) {
-    let _ = nix::fcntl::fcntl(
-        fd,
-        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-    );
 }
 
 /// `--go-fd`: blocks until the caller writes a byte. The caller starts the
