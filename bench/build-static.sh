@@ -42,8 +42,8 @@ if ((BUILD)); then
 	for tool in "${TOOLS[@]}"; do
 		bench_log "building $tool, dynamic and static"
 		(cd "$REPO" && RUSTFLAGS="-C target-feature=-crt-static" CARGO_TARGET_DIR=$DYN_TARGET_DIR \
-			cargo build --release --quiet -p "$tool") >&2 || bench_log "$tool: dynamic build failed"
-		(cd "$REPO" && cargo build --release --quiet -p "$tool") >&2 || bench_log "$tool: static build failed"
+			cargo build --release --quiet --target "$TARGET" -p "$tool") >&2 || bench_log "$tool: dynamic build failed"
+		(cd "$REPO" && cargo build --release --quiet --target "$TARGET" -p "$tool") >&2 || bench_log "$tool: static build failed"
 	done
 fi
 

@@ -18,11 +18,11 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench/lib.sh
 source "${HS_BENCH_LIB:-$here/lib.sh}"
 
-bin=${HS_BENCH_BIN:-$here/../target/x86_64-unknown-linux-gnu/release}
+bin=${HS_BENCH_BIN:-$here/../target/${CARGO_BUILD_TARGET:-x86_64-unknown-linux-musl}/release}
 if [[ ! -x $bin/hs ]]; then
 	bench_log "building release hs and its tools"
 	(cd "$here/.." && for p in hs hs-pty hs-cgroup hs-unshare hs-overlay; do cargo build --release -p "$p" >&2; done)
-	bin=$here/../target/x86_64-unknown-linux-gnu/release
+	bin=$here/../target/${CARGO_BUILD_TARGET:-x86_64-unknown-linux-musl}/release
 fi
 HS=$bin/hs
 

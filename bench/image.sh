@@ -23,11 +23,11 @@ source "${HS_BENCH_LIB:-$here/lib.sh}"
 BENCH_RUNS=${IMAGE_BENCH_RUNS:-5}
 BENCH_WARMUP=1
 
-bin=${HS_BENCH_BIN:-$here/../target/x86_64-unknown-linux-gnu/release}
+bin=${HS_BENCH_BIN:-$here/../target/${CARGO_BUILD_TARGET:-x86_64-unknown-linux-musl}/release}
 if [[ ! -x $bin/hs-image ]]; then
 	bench_log "building release hs-image"
 	(cd "$here/.." && cargo build --release -p hs-image >&2)
-	bin=$here/../target/x86_64-unknown-linux-gnu/release
+	bin=$here/../target/${CARGO_BUILD_TARGET:-x86_64-unknown-linux-musl}/release
 fi
 image=$bin/hs-image
 

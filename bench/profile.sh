@@ -34,7 +34,7 @@ while (($#)); do
 	shift
 done
 ((EUID == 0)) || { echo "profile.sh: error: needs root" >&2; exit 125; }
-bin=${HS_BENCH_BIN:-${CARGO_TARGET_DIR:-$here/../target}/x86_64-unknown-linux-gnu/release}
+bin=${HS_BENCH_BIN:-${CARGO_TARGET_DIR:-$here/../target}/${CARGO_BUILD_TARGET:-x86_64-unknown-linux-musl}/release}
 [[ -x $bin/hs ]] || { echo "profile.sh: error: $bin/hs is not built" >&2; exit 125; }
 # The phases are cut at execve paths, which hs spells canonically.
 bin=$(cd "$bin" && pwd -P)

@@ -13,7 +13,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-bin=${HS_BENCH_BIN:-${CARGO_TARGET_DIR:-$here/../target}/x86_64-unknown-linux-gnu/release}
+bin=${HS_BENCH_BIN:-${CARGO_TARGET_DIR:-$here/../target}/${CARGO_BUILD_TARGET:-x86_64-unknown-linux-musl}/release}
 lib=${HS_BENCH_LIB:-$here/lib.sh}
 # shellcheck source=bench/lib.sh
 source "$lib"

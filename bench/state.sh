@@ -22,11 +22,11 @@ source "${HS_BENCH_LIB:-$here/lib.sh}"
 ls_records=${LS_RECORDS:-10000}
 podman_records=${PODMAN_RECORDS:-300}
 
-bin=${HS_BENCH_BIN:-$here/../target/x86_64-unknown-linux-gnu/release}
+bin=${HS_BENCH_BIN:-$here/../target/${CARGO_BUILD_TARGET:-x86_64-unknown-linux-musl}/release}
 if [[ ! -x $bin/hs-state ]]; then
 	bench_log "building release hs-state"
 	(cd "$here/.." && cargo build --release -p hs-state >&2)
-	bin=$here/../target/x86_64-unknown-linux-gnu/release
+	bin=$here/../target/${CARGO_BUILD_TARGET:-x86_64-unknown-linux-musl}/release
 fi
 state=$bin/hs-state
 

@@ -1,8 +1,8 @@
 //! hs-cgroup: create a cgroup, set limits, move into it and chain; stats,
 //! procs, kill, freeze, thaw, rm. See README.md for the chain contract.
 
-// A C main on glibc (hs_common::tool_main!); the test harness brings its own.
-#![cfg_attr(all(not(test), target_env = "gnu"), no_main)]
+// A C main (hs_common::tool_main!); the test harness brings its own.
+#![cfg_attr(all(not(test), target_os = "linux"), no_main)]
 #![cfg_attr(test, allow(dead_code))]
 
 use std::ffi::OsString;

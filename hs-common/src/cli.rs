@@ -6,7 +6,7 @@ use crate::Failure;
 /// Parses the command line into `C`, turning a usage error into a
 /// [`Failure`] with clap's message (its first paragraph, on one line).
 pub fn parse<C: clap::Parser>(tool: &str) -> Result<C, Failure> {
-    C::try_parse().map_err(|err| from_clap(tool, err))
+    C::try_parse_from(crate::args::args_os()).map_err(|err| from_clap(tool, err))
 }
 
 /// The [`Failure`] for a clap error; exits 0 for `--help` / `--version`.

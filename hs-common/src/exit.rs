@@ -83,7 +83,7 @@ pub fn run_main(tool: &str, body: impl FnOnce() -> Result<i32, Failure>) -> ! {
 }
 
 /// [`run_main`] for a tool whose `main.rs` is `#![no_main]` with a C
-/// `main` that calls this (the chain's hot-path tools).
+/// `main` that calls this (every hs tool, through [`tool_main`]).
 ///
 /// Each step of the chain is a fresh process, and std's runtime start-up
 /// costs ≈0.05 ms of it here: it reads /proc/self/maps to find the main
@@ -93,35 +93,43 @@ pub fn run_main(tool: &str, body: impl FnOnce() -> Result<i32, Failure>) -> ! {
 /// parts a tool's behaviour depends on are kept: SIGPIPE is ignored (a
 /// write to a closed pipe is an EPIPE error, not a silent death), and fds
 /// 0-2 are opened on /dev/null when closed, so no file the tool opens
-/// lands on a standard stream. `std::env::args` works as before (glibc
-/// hands argv to std before `main`).
+/// lands on a standard stream. The arguments are read through
+/// [`crate::args`], which the C main fills.
 pub fn run_bare_main(tool: &str, body: impl FnOnce() -> Result<i32, Failure>) -> ! {
     bare_start();
     run_main(tool, body)
 }
 
-/// A tool's `main` from its body, `fn() -> Result<i32, Failure>`: on glibc
-/// a C `main` through [`run_bare_main`]; elsewhere std's `main` through
-/// [`run_main`], as std::env::args is empty without std's start-up on
-/// musl (glibc hands argv to std before `main`). The tool's main.rs
-/// starts with `#![cfg_attr(all(not(test), target_env = "gnu"), no_main)]`.
+/// A tool's `main` from its body, `fn() -> Result<i32, Failure>`: a C
+/// `main` through [`run_bare_main`] (std's `main` through [`run_main`]
+/// off Linux). The tool's main.rs starts with
+/// `#![cfg_attr(all(not(test), target_os = "linux"), no_main)]`.
+///
+/// On musl it also makes dlmalloc the global allocator: musl's own
+/// (mallocng) maps and unmaps a region for nearly every new size class, 70
+/// mmap/munmap calls in one `hs run`, which cost more than musl's start-up
+/// saves over glibc's.
 #[macro_export]
 macro_rules! tool_main {
     ($tool:literal, $body:path) => {
-        #[cfg(all(not(test), target_env = "gnu"))]
+        #[cfg(all(not(test), target_os = "linux"))]
         #[no_mangle]
         extern "C" fn main(
             argc: ::std::ffi::c_int,
             argv: *const *const ::std::ffi::c_char,
         ) -> ::std::ffi::c_int {
-            $crate::proctitle::remember_args(argc, argv);
+            $crate::args::remember(argc, argv);
             $crate::run_bare_main($tool, $body)
         }
 
-        #[cfg(not(target_env = "gnu"))]
+        #[cfg(not(target_os = "linux"))]
         fn main() {
             $crate::run_main($tool, $body)
         }
+
+        #[cfg(target_env = "musl")]
+        #[global_allocator]
+        static ALLOCATOR: $crate::dlmalloc::GlobalDlmalloc = $crate::dlmalloc::GlobalDlmalloc;
     };
 }
 

@@ -1,6 +1,7 @@
 //! Conventions every hs tool follows (see DESIGN.md, "Conventions" and
 //! "The chain protocol"), implemented once.
 
+pub mod args;
 pub mod atomic;
 pub mod cli;
 pub mod console;
@@ -32,3 +33,7 @@ pub const TOOLS: &[&str] = &[
     "hs-pty",
     "hs-image",
 ];
+
+#[cfg(target_env = "musl")]
+#[doc(hidden)]
+pub use dlmalloc;

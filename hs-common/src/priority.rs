@@ -11,9 +11,11 @@ pub fn set_idle(idle: bool) {
     } else {
         libc::SCHED_OTHER
     };
-    let param = libc::sched_param { sched_priority: 0 };
+    // The kernel's sched_param is one int. The raw system call, because
+    // musl's sched_setscheduler() is a stub that always fails (ENOSYS).
+    let priority: libc::c_int = 0;
     // SAFETY: a plain system call on this process with a valid parameter.
-    unsafe { libc::sched_setscheduler(0, policy, &param) };
+    unsafe { libc::syscall(libc::SYS_sched_setscheduler, 0, policy, &priority) };
 }
 
 #[cfg(test)]
@@ -21,8 +23,9 @@ mod tests {
     use super::*;
 
     fn policy() -> i32 {
-        // SAFETY: a plain system call on this process.
-        unsafe { libc::sched_getscheduler(0) }
+        // SAFETY: a plain system call on this process (raw: musl's
+        // sched_getscheduler() is a stub too).
+        unsafe { libc::syscall(libc::SYS_sched_getscheduler, 0) as i32 }
     }
 
     #[test]

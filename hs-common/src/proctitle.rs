@@ -9,24 +9,14 @@
 //!
 //! The strings are changed where the kernel reads them: in place, at the
 //! same length. They are found through the `argv` the C main was given
-//! ([`remember_args`]) and libc's `environ`, not /proc/self/stat: after
+//! ([`crate::args`]) and libc's `environ`, not /proc/self/stat: after
 //! PID 1's pivot_root, hs-unshare's supervisor (same mount namespace,
 //! other pid namespace) has no /proc/self any more.
 
 use std::ffi::{c_char, CStr};
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
-
-static ARGC: AtomicUsize = AtomicUsize::new(0);
-static ARGV: AtomicPtr<*const c_char> = AtomicPtr::new(std::ptr::null_mut());
 
 extern "C" {
     static mut environ: *mut *mut c_char;
-}
-
-/// Called by the C main ([`crate::tool_main`]) with what the kernel gave.
-pub fn remember_args(argc: std::ffi::c_int, argv: *const *const c_char) {
-    ARGC.store(usize::try_from(argc).unwrap_or(0), Ordering::Relaxed);
-    ARGV.store(argv.cast_mut(), Ordering::Relaxed);
 }
 
 /// Replaces, in place and at the same length, the value of every `--env
@@ -58,8 +48,7 @@ pub fn mask_env_values(args: &mut [&mut [u8]]) {
 /// that still starts programs (the monitor runs its on-exit step) must
 /// keep it. Single-threaded callers only.
 pub fn hide_secrets(clear_environment: bool) {
-    let argv = ARGV.load(Ordering::Relaxed);
-    let argc = ARGC.load(Ordering::Relaxed);
+    let (argc, argv) = crate::args::raw();
     // SAFETY: argv is the C main's: argc valid pointers to NUL-terminated
     // strings in the process's initial stack, which stays mapped and
     // writable; each string is changed within its own length, and no

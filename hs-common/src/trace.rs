@@ -32,7 +32,8 @@ pub fn write_line(line: &str) {
 }
 
 fn tool_name() -> String {
-    std::env::args_os()
+    crate::args::args_os()
+        .into_iter()
         .next()
         .and_then(|arg0| {
             std::path::Path::new(&arg0)

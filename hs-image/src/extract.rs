@@ -658,7 +658,9 @@ fn set_xattr(fd: RawFd, name: &str, value: &[u8]) -> std::io::Result<()> {
 
 fn timespec(secs: i64) -> libc::timespec {
     libc::timespec {
-        tv_sec: secs as libc::time_t,
+        // `as _`: libc's time_t alias is deprecated on musl (its width
+        // changed there), and the field's own type is the one wanted.
+        tv_sec: secs as _,
         tv_nsec: 0,
     }
 }

@@ -1,4 +1,9 @@
 //! hs-image: the image store. See README.md.
+
+// A C main (hs_common::tool_main!); the test harness brings its own.
+#![cfg_attr(all(not(test), target_os = "linux"), no_main)]
+#![cfg_attr(test, allow(dead_code))]
+
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -78,12 +83,12 @@ enum Command {
     Lowerdirs { image: String },
 }
 
-fn main() {
-    hs_common::run_main("hs-image", || {
-        let cli: Cli = hs_common::cli::parse("hs-image")?;
-        let store = Store::from_env()?;
-        run(cli.command, &store)
-    })
+hs_common::tool_main!("hs-image", run_cli);
+
+fn run_cli() -> Result<i32, Failure> {
+    let cli: Cli = hs_common::cli::parse("hs-image")?;
+    let store = Store::from_env()?;
+    run(cli.command, &store)
 }
 
 fn run(command: Command, store: &Store) -> Result<i32, Failure> {

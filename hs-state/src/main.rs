@@ -1,3 +1,7 @@
+// A C main (hs_common::tool_main!); the test harness brings its own.
+#![cfg_attr(all(not(test), target_os = "linux"), no_main)]
+#![cfg_attr(test, allow(dead_code))]
+
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
@@ -147,15 +151,15 @@ impl From<StatusArg> for Status {
     }
 }
 
-fn main() {
-    hs_common::run_main("hs-state", || {
-        let cli: Cli = hs_common::cli::parse("hs-state")?;
-        let store = match &cli.root {
-            Some(root) => Store::open(root)?,
-            None => Store::from_env()?,
-        };
-        run(&store, cli.command)
-    })
+hs_common::tool_main!("hs-state", run_cli);
+
+fn run_cli() -> Result<i32, Failure> {
+    let cli: Cli = hs_common::cli::parse("hs-state")?;
+    let store = match &cli.root {
+        Some(root) => Store::open(root)?,
+        None => Store::from_env()?,
+    };
+    run(&store, cli.command)
 }
 
 fn run(store: &Store, command: Command) -> Result<i32, Failure> {

@@ -1,7 +1,7 @@
 //! hs-unshare: see README.md for the chain contract.
 
-// A C main on glibc (hs_common::tool_main!); the test harness brings its own.
-#![cfg_attr(all(not(test), target_env = "gnu"), no_main)]
+// A C main (hs_common::tool_main!); the test harness brings its own.
+#![cfg_attr(all(not(test), target_os = "linux"), no_main)]
 #![cfg_attr(test, allow(dead_code))]
 
 use std::ffi::OsString;

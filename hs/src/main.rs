@@ -1,8 +1,8 @@
 //! `hs`: docker-like commands for containers that are copy-on-write copies
 //! of the host or images. See README.md.
 
-// A C main on glibc (hs_common::tool_main!); the test harness brings its own.
-#![cfg_attr(all(not(test), target_env = "gnu"), no_main)]
+// A C main (hs_common::tool_main!); the test harness brings its own.
+#![cfg_attr(all(not(test), target_os = "linux"), no_main)]
 #![cfg_attr(test, allow(dead_code))]
 
 // std's runtime start-up is skipped on glibc, as every chain pays it in
