@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# bench/build-static.sh — what static linking buys: times an exec of each
-# hs tool as built by default (static: `+crt-static`, .cargo/config.toml)
-# and as a dynamic build of the same commit (RUSTFLAGS overrides the config's
-# rustflags, into its own target dir), side by side; with a working
-# `hs run`, also the whole chain.
+# bench/build-static.sh — what the C library costs at every exec: times an
+# exec of each hs tool as built by default (static musl, .cargo/config.toml)
+# and as a static glibc build of the same commit (`--target
+# x86_64-unknown-linux-gnu`, `+crt-static` from the config), side by
+# side; with a working `hs run`, also the whole chain and the idle monitor.
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -33,17 +33,16 @@ BENCH_RUNS=${STATIC_RUNS:-200}
 BENCH_WARMUP=20
 
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
-TARGET=x86_64-unknown-linux-gnu
-DYN_TARGET_DIR=$CARGO_TARGET_DIR/dynamic
-DYN=$DYN_TARGET_DIR/$TARGET/release
-STATIC=$CARGO_TARGET_DIR/$TARGET/release
+GLIBC=$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release
+MUSL=$CARGO_TARGET_DIR/x86_64-unknown-linux-musl/release
 
 if ((BUILD)); then
 	for tool in "${TOOLS[@]}"; do
-		bench_log "building $tool, dynamic and static"
-		(cd "$REPO" && RUSTFLAGS="-C target-feature=-crt-static" CARGO_TARGET_DIR=$DYN_TARGET_DIR \
-			cargo build --release --quiet --target "$TARGET" -p "$tool") >&2 || bench_log "$tool: dynamic build failed"
-		(cd "$REPO" && cargo build --release --quiet --target "$TARGET" -p "$tool") >&2 || bench_log "$tool: static build failed"
+		bench_log "building $tool, static glibc and musl"
+		(cd "$REPO" && cargo build --release --quiet --target x86_64-unknown-linux-gnu -p "$tool") >&2 ||
+			bench_log "$tool: glibc build failed"
+		(cd "$REPO" && cargo build --release --quiet --target x86_64-unknown-linux-musl -p "$tool") >&2 ||
+			bench_log "$tool: musl build failed"
 	done
 fi
 
@@ -54,48 +53,48 @@ trap 'rm -rf "$BENCH_TMP"' EXIT
 
 rows=()
 for tool in "${TOOLS[@]}"; do
-	[[ -x $DYN/$tool && -x $STATIC/$tool ]] || continue
-	rows+=("dynamic|$tool|$DYN/$tool --version" "static|$tool|$STATIC/$tool --version")
+	[[ -x $GLIBC/$tool && -x $MUSL/$tool ]] || continue
+	rows+=("glibc|$tool|$GLIBC/$tool --version" "musl|$tool|$MUSL/$tool --version")
 done
 BENCH_QUIET=1 bench_group static "" "${rows[@]}"
 bench_emit ""
-bench_emit "### Exec cost of \`TOOL --version\`: dynamic vs +crt-static ($BENCH_RUNS runs each)"
+bench_emit "### Exec cost of \`TOOL --version\`: static glibc vs static musl ($BENCH_RUNS runs each)"
 bench_emit ""
-bench_emit "$(awk -F'\t' -v dyn="$DYN" -v st="$STATIC" '
+bench_emit "$(awk -F'\t' -v glibc="$GLIBC" -v musl="$MUSL" '
 	function ms(s) { return sprintf("%.3f", s * 1000) }
-	$2 == "dynamic" { dm[$1] = $3; dn[$1] = $4; order[++n] = $1 }
-	$2 == "static" { sm[$1] = $3; sn[$1] = $4 }
+	$2 == "glibc" { dm[$1] = $3; dn[$1] = $4; order[++n] = $1 }
+	$2 == "musl" { sm[$1] = $3; sn[$1] = $4 }
 	END {
-	  print "| tool | dynamic median ms | static median ms | static/dynamic | dynamic min ms | static min ms |"
+	  print "| tool | glibc median ms | musl median ms | musl/glibc | glibc min ms | musl min ms |"
 	  print "| --- | ---: | ---: | ---: | ---: | ---: |"
 	  for (i = 1; i <= n; i++) { t = order[i]
 	    if (dm[t] == "-" || sm[t] == "-" || sm[t] == "") { printf "| %s | failed | | | | |\n", t; continue }
 	    printf "| %s | %s | %s | %.2f | %s | %s |\n", t, ms(dm[t]), ms(sm[t]), sm[t] / dm[t], ms(dn[t]), ms(sn[t]) }
 	}' "$BENCH_TMP/static.run1.tsv")"
 bench_emit ""
-bench_emit "sizes: $(for t in "${TOOLS[@]}"; do [[ -x $DYN/$t && -x $STATIC/$t ]] && printf '%s %s→%s KiB ' "$t" $(($(stat -c %s "$DYN/$t") / 1024)) $(($(stat -c %s "$STATIC/$t") / 1024)); done)"
+bench_emit "sizes: $(for t in "${TOOLS[@]}"; do [[ -x $GLIBC/$t && -x $MUSL/$t ]] && printf '%s %s→%s KiB ' "$t" $(($(stat -c %s "$GLIBC/$t") / 1024)) $(($(stat -c %s "$MUSL/$t") / 1024)); done)"
 
-# The whole chain, each tool finding its static siblings next to itself.
+# The whole chain, each tool finding its siblings of the same build next to itself.
 root=$BENCH_TMP/rootfs
 bench_busybox_rootfs "$root"
 export HS_ROOT=$BENCH_TMP/hsroot HS_CGROUP_PARENT=/hs-bench-static-$$
-if [[ -x $DYN/hs && -x $STATIC/hs ]] && bench_smoke "$DYN/hs" run --rm "$root" /bin/true >/dev/null; then
+if [[ -x $GLIBC/hs && -x $MUSL/hs ]] && bench_smoke "$GLIBC/hs" run --rm "$root" /bin/true >/dev/null; then
 	bench_log "hs run works: timing the whole chain"
-	BENCH_RUNS=30 BENCH_WARMUP=3 bench_group static-chain "hs run --rm ROOTFS true: dynamic vs static tools" \
-		"peer|hs run --rm ROOTFS true (dynamic)|$DYN/hs run --rm $root /bin/true" \
-		"hs|hs run --rm ROOTFS true (static)|$STATIC/hs run --rm $root /bin/true"
+	BENCH_RUNS=30 BENCH_WARMUP=3 bench_group static-chain "hs run --rm ROOTFS true: glibc vs musl tools" \
+		"peer|hs run --rm ROOTFS true (glibc)|$GLIBC/hs run --rm $root /bin/true" \
+		"hs|hs run --rm ROOTFS true (musl)|$MUSL/hs run --rm $root /bin/true"
 	# The monitor stays for the container's life: its footprint counts.
 	bench_emit ""
-	bench_emit "### Idle monitor (hs-pty serve) of \`hs run -d ROOTFS sleep\`: dynamic vs static"
+	bench_emit "### Idle monitor (hs-pty serve) of \`hs run -d ROOTFS sleep\`: glibc vs musl"
 	bench_emit ""
 	bench_emit "| build | RSS KiB | PSS KiB |"
 	bench_emit "| --- | ---: | ---: |"
-	for build in dynamic static; do
-		dir=$DYN
-		[[ $build == static ]] && dir=$STATIC
+	for build in glibc musl; do
+		dir=$GLIBC
+		[[ $build == musl ]] && dir=$MUSL
 		id=$("$dir/hs" run -d "$root" /bin/sleep 1000 </dev/null 2>/dev/null) || { bench_emit "| $build | failed | |"; continue; }
 		mon=$("$dir/hs" inspect "$id" | jq -r '.[0].State.MonitorPid // empty')
-		read -r rss pss < <(bench_rss_kib "$mon")
+		read -r rss pss _anon < <(bench_rss_kib "$mon")
 		bench_emit "| $build | $rss | $pss |"
 		"$dir/hs" rm -f "$id" >/dev/null 2>&1 || true
 	done

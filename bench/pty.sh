@@ -171,9 +171,9 @@ if command -v podman >/dev/null &&
 	conmon_pid=$(podman "${podman_g[@]}" inspect --format '{{.State.ConmonPid}}' pty-bench-idle 2>/dev/null) || conmon_pid=
 fi
 sleep 1 # both settle (idle means after start-up)
-read -r hs_rss hs_pss < <(bench_rss_kib "$hs_pid")
+read -r hs_rss hs_pss _anon < <(bench_rss_kib "$hs_pid")
 if [[ -n $conmon_pid ]]; then
-	read -r c_rss c_pss < <(bench_rss_kib "$conmon_pid")
+	read -r c_rss c_pss _anon < <(bench_rss_kib "$conmon_pid")
 else
 	c_rss=- c_pss=-
 fi
