@@ -221,11 +221,13 @@ impl Pending {
             .and_then(hs_pty::serve::read_start_report);
         match report {
             Some((0, _)) => return Ok(0),
+            // Not waited for: the monitor goes on to its on-exit step,
+            // and for `--rm` that `hs cleanup` waits for this run's
+            // removal claim (hs and the monitor waited for each other).
             Some((code, error)) => {
                 if let Some(error) = error {
                     eprintln!("{error}");
                 }
-                let _ = self.child.wait();
                 return Ok(code);
             }
             None => {}

@@ -254,10 +254,32 @@ pub fn run_counting_fsyncs(cmd: &Command, stdin: &[u8]) -> (Output, usize) {
 }
 
 pub fn run(cmd: &mut Command) -> (i32, String, String) {
-    use std::os::unix::process::ExitStatusExt;
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    code_and_text(&out)
+}
+
+/// [`run`] for a command that could hang: killed, and the test failed,
+/// when it has not exited within `limit`.
+pub fn run_within(cmd: &mut Command, limit: Duration) -> (i32, String, String) {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let exited = wait_until(limit, || matches!(child.try_wait(), Ok(Some(_))));
+    if !exited {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().expect("waiting for the command");
+    assert!(exited, "{cmd:?} did not exit within {limit:?}");
+    code_and_text(&out)
+}
+
+fn code_and_text(out: &Output) -> (i32, String, String) {
+    use std::os::unix::process::ExitStatusExt;
     let code = out
         .status
         .code()

@@ -3,6 +3,7 @@
 
 mod hs_support;
 
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use hs_support::*;
@@ -42,6 +43,29 @@ fn missing_command_fails_with_127() {
     let (code, _, err) = world.run(&["run", "-d", &rootfs(), "no-such-program"]);
     assert_eq!(code, 127, "stderr: {err}");
     assert!(err.contains("no-such-program"), "{err}");
+}
+
+/// A foreground `--rm` run whose start fails returns at once: it once
+/// waited for the monitor, whose on-exit cleanup waited for the run.
+#[test]
+fn missing_command_of_a_foreground_rm_run_fails_with_127_and_leaves_nothing() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let image = rootfs();
+    for flags in [&["--rm"][..], &["--rm", "-t"], &["--rm", "-i"]] {
+        let mut args = vec!["run"];
+        args.extend_from_slice(flags);
+        args.extend([image.as_str(), "no-such-program"]);
+        let (code, _, err) = hs_tests::run_within(
+            world.hs().args(&args).stdin(Stdio::null()),
+            Duration::from_secs(30),
+        );
+        assert_eq!(code, 127, "{flags:?}: {err}");
+        assert!(err.contains("no-such-program"), "{flags:?}: {err}");
+    }
+    assert_eq!(world.ok(&["ps", "-aq"]).trim(), "");
 }
 
 #[test]
