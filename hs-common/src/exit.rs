@@ -68,8 +68,8 @@ pub fn exit_code_from_raw(raw: i32) -> i32 {
     }
 }
 
-/// Runs a tool's main body: on failure prints `TOOL: error: MESSAGE` once on
-/// stderr, reports it on `HS_SYNC_FD` when the tool is part of a chain, and
+/// Runs a tool's main body: on failure tells `TOOL: error: MESSAGE` once
+/// ([`report_failure`]: on `HS_SYNC_FD` in a chain, else on stderr) and
 /// exits with the failure's code; on success exits with the returned code.
 pub fn run_main(tool: &str, body: impl FnOnce() -> Result<i32, Failure>) -> ! {
     let code = match body() {
@@ -156,12 +156,17 @@ fn bare_start() {
     }
 }
 
-/// Prints a failure the one way every tool prints it and tells the chain's
-/// caller, if there is one.
+/// Tells a failure, as `TOOL: error: MESSAGE`: to the chain's caller on
+/// the handshake when there is one, else on stderr.
 pub fn report_failure(tool: &str, failure: &Failure) {
     let line = format!("{tool}: error: {}", failure.message);
-    crate::trace::write_line(&line);
-    crate::sync::report_failure(failure.code, &line);
+    // In a chain the handshake carries the line to whoever started it
+    // (hs-pty), which prints or reports it once. Written here too, it was
+    // also the container's output: a second copy on an attached
+    // terminal, and a line in the log of a program that never ran.
+    if !crate::sync::report_failure(failure.code, &line) {
+        crate::trace::write_line(&line);
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //! The caller creates a pipe, keeps the read end and hands the write end
 //! down the chain in `HS_SYNC_FD`. Tools pass it on unchanged; `hs-unshare
 //! --ns pid` writes `{"init_pid":N}`; a failing tool writes
-//! `{"code":C,"error":"…"}`; the tool that execs the user's program marks
+//! `{"code":C,"error":"…"}` (instead of its stderr line: whoever reads the
+//! handshake prints it, once); the tool that execs the user's program marks
 //! the fd close-on-exec first, so EOF on the read end means "the user's
 //! program is running". Messages are single JSON lines, each one `write(2)`
 //! shorter than `PIPE_BUF`, so concurrent writers never interleave.
@@ -32,17 +33,19 @@ pub fn inherited_fd() -> Option<RawFd> {
     crate::info::fd_from_env(SYNC_ENV)
 }
 
-fn send(message: &SyncMessage) {
-    if let Some(fd) = inherited_fd() {
-        send_to(fd, message);
-    }
+/// Sends `message` on the inherited handshake fd; true when it was taken.
+fn send(message: &SyncMessage) -> bool {
+    inherited_fd().is_some_and(|fd| send_to(fd, message))
 }
 
-fn send_to(fd: RawFd, message: &SyncMessage) {
+/// Best effort (a caller that went away cannot be told anything); true
+/// when the whole line was written.
+fn send_to(fd: RawFd, message: &SyncMessage) -> bool {
     let mut line = serde_json::to_vec(message).unwrap_or_default();
     line.push(b'\n');
-    // Best effort: a caller that went away cannot be told anything.
-    let _ = nix::unistd::write(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }, &line);
+    // SAFETY: fd is open (checked by the caller's lookup) and only written.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    nix::unistd::write(fd, &line) == Ok(line.len())
 }
 
 /// Tells the chain's caller the host pid of the container's PID 1.
@@ -50,15 +53,16 @@ pub fn send_init_pid(pid: i32) {
     send(&SyncMessage::InitPid { init_pid: pid });
 }
 
-/// Tells the chain's caller why the chain failed (called by `run_main`).
-pub fn report_failure(code: i32, error: &str) {
-    send(&failed(code, error));
+/// Tells the chain's caller why the chain failed (called by `run_main`);
+/// true when the handshake took it, and the caller will print it.
+pub fn report_failure(code: i32, error: &str) -> bool {
+    send(&failed(code, error))
 }
 
 /// [`report_failure`] on the write end `fd` of a handshake: for a process
 /// that started the chain's head and reports the head's failure for it.
-pub fn report_failure_to(fd: RawFd, code: i32, error: &str) {
-    send_to(fd, &failed(code, error));
+pub fn report_failure_to(fd: RawFd, code: i32, error: &str) -> bool {
+    send_to(fd, &failed(code, error))
 }
 
 fn failed(code: i32, error: &str) -> SyncMessage {
@@ -89,6 +93,9 @@ pub fn close_own_copy() {
     if let Some(fd) = inherited_fd() {
         let _ = nix::unistd::close(fd);
     }
+    // The number may name another file later: a failure of this process
+    // from now on is not the chain's start, and goes to stderr.
+    std::env::remove_var(SYNC_ENV);
 }
 
 /// The caller's side of the handshake.

@@ -290,11 +290,14 @@ fn start(prepared: &Prepared, stdio: &ChildStdio, sync_write: RawFd) -> Result<P
     }
     .map_err(SpawnError::Fork)?;
     if let Some(error) = failed {
+        // Reported on the handshake only, as a chain tool does
+        // (hs_common::exit::report_failure): not into the output too.
         let failure = error.failure(prepared);
-        let line = format!("hs-pty: error: {}\n", failure.message);
-        let stderr = raw(&stdio.stderr).unwrap_or(libc::STDERR_FILENO);
-        let _ = fdio::write_all(stderr, line.as_bytes());
-        sync::report_failure_to(sync_write, failure.code, line.trim_end());
+        let line = format!("hs-pty: error: {}", failure.message);
+        if !sync::report_failure_to(sync_write, failure.code, &line) {
+            let stderr = raw(&stdio.stderr).unwrap_or(libc::STDERR_FILENO);
+            let _ = fdio::write_all(stderr, format!("{line}\n").as_bytes());
+        }
     }
     Ok(pid)
 }

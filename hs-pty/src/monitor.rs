@@ -557,8 +557,16 @@ impl Monitor {
         if hs_common::trace::enabled() {
             hs_common::trace::log("handshake", &format!("{outcome:?}"));
         }
-        if outcome.is_ok() {
-            self.hold_mount_namespace();
+        match &outcome {
+            Ok(_) => self.hold_mount_namespace(),
+            // The log keeps why the program never ran (`hs logs`); the
+            // line is not output, so clients get it from whoever reports
+            // the start, once.
+            Err(failure) => {
+                if let Some(log) = &mut self.log {
+                    let _ = log.write(Stream::Stderr, format!("{}\n", failure.message).as_bytes());
+                }
+            }
         }
         if let Some(on_started) = handshake.on_started.take() {
             on_started(&outcome);

@@ -68,6 +68,36 @@ fn missing_command_of_a_foreground_rm_run_fails_with_127_and_leaves_nothing() {
     assert_eq!(world.ok(&["ps", "-aq"]).trim(), "");
 }
 
+/// An attached run whose program cannot start says so once (the chain
+/// tool's line also came back as the container's output), and its log
+/// keeps the line once.
+#[test]
+fn missing_command_of_an_attached_run_is_one_error_line() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let image = rootfs();
+    for (i, flags) in [&["-i"][..], &["-t"], &["-i", "-t"]].iter().enumerate() {
+        let name = format!("attached-{i}");
+        let mut args = vec!["run", "--name", name.as_str()];
+        args.extend_from_slice(flags);
+        args.extend([image.as_str(), "no-such-program"]);
+        let (code, out, err) = hs_tests::run_within(
+            world.hs().args(&args).stdin(Stdio::null()),
+            Duration::from_secs(30),
+        );
+        assert_eq!(code, 127, "{flags:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{flags:?}: {err}");
+        assert!(err.contains("no-such-program"), "{flags:?}: {err}");
+        assert!(!out.contains("no-such-program"), "{flags:?}: {out}");
+        let (code, out, err) = world.run(&["logs", &name]);
+        assert_eq!(code, 0, "{err}");
+        let logged = format!("{out}{err}");
+        assert_eq!(logged.matches("no-such-program").count(), 1, "{logged}");
+    }
+}
+
 #[test]
 fn exec_runs_a_command_in_the_running_container() {
     if !hs_tests::require_root() {
