@@ -45,6 +45,19 @@ fn missing_command_fails_with_127() {
     assert!(err.contains("no-such-program"), "{err}");
 }
 
+/// `hs run FLAGS… ROOTFS no-such-program`, stdin on /dev/null, failed
+/// when it has not returned within 30 s.
+fn run_missing_program(world: &World, flags: &[&str]) -> (i32, String, String) {
+    let image = rootfs();
+    let mut args = vec!["run"];
+    args.extend_from_slice(flags);
+    args.extend([image.as_str(), "no-such-program"]);
+    hs_tests::run_within(
+        world.hs().args(&args).stdin(Stdio::null()),
+        Duration::from_secs(30),
+    )
+}
+
 /// A foreground `--rm` run whose start fails returns at once: it once
 /// waited for the monitor, whose on-exit cleanup waited for the run.
 #[test]
@@ -53,15 +66,8 @@ fn missing_command_of_a_foreground_rm_run_fails_with_127_and_leaves_nothing() {
         return;
     }
     let world = World::new();
-    let image = rootfs();
     for flags in [&["--rm"][..], &["--rm", "-t"], &["--rm", "-i"]] {
-        let mut args = vec!["run"];
-        args.extend_from_slice(flags);
-        args.extend([image.as_str(), "no-such-program"]);
-        let (code, _, err) = hs_tests::run_within(
-            world.hs().args(&args).stdin(Stdio::null()),
-            Duration::from_secs(30),
-        );
+        let (code, _, err) = run_missing_program(&world, flags);
         assert_eq!(code, 127, "{flags:?}: {err}");
         assert!(err.contains("no-such-program"), "{flags:?}: {err}");
     }
@@ -77,16 +83,11 @@ fn missing_command_of_an_attached_run_is_one_error_line() {
         return;
     }
     let world = World::new();
-    let image = rootfs();
     for (i, flags) in [&["-i"][..], &["-t"], &["-i", "-t"]].iter().enumerate() {
         let name = format!("attached-{i}");
-        let mut args = vec!["run", "--name", name.as_str()];
+        let mut args = vec!["--name", name.as_str()];
         args.extend_from_slice(flags);
-        args.extend([image.as_str(), "no-such-program"]);
-        let (code, out, err) = hs_tests::run_within(
-            world.hs().args(&args).stdin(Stdio::null()),
-            Duration::from_secs(30),
-        );
+        let (code, out, err) = run_missing_program(&world, &args);
         assert_eq!(code, 127, "{flags:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{flags:?}: {err}");
         assert!(err.contains("no-such-program"), "{flags:?}: {err}");
