@@ -117,7 +117,7 @@ enum Command {
     },
 }
 
-// std's runtime start-up is skipped on glibc, as every chain pays it in
+// std's runtime start-up is skipped, as every chain pays it in
 // each tool: see hs_common::run_bare_main.
 hs_common::tool_main!("hs-overlay", run_cli);
 

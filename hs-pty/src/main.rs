@@ -164,7 +164,7 @@ struct RunArgs {
     program: Vec<OsString>,
 }
 
-// std's runtime start-up is skipped on glibc, as every chain pays it in
+// std's runtime start-up is skipped, as every chain pays it in
 // each tool: see hs_common::run_bare_main.
 hs_common::tool_main!("hs-pty", run_cli);
 

@@ -5,7 +5,7 @@
 #![cfg_attr(all(not(test), target_os = "linux"), no_main)]
 #![cfg_attr(test, allow(dead_code))]
 
-// std's runtime start-up is skipped on glibc, as every chain pays it in
+// std's runtime start-up is skipped, as every chain pays it in
 // each tool: see hs_common::run_bare_main.
 hs_common::tool_main!("hs", run_cli);
 

@@ -261,7 +261,8 @@ pub fn run(cmd: &mut Command) -> (i32, String, String) {
 }
 
 /// [`run`] for a command that could hang: killed, and the test failed,
-/// when it has not exited within `limit`.
+/// when it has not exited within `limit`. For commands with little output:
+/// the pipes are read once it exited, so one that fills a pipe waits.
 pub fn run_within(cmd: &mut Command, limit: Duration) -> (i32, String, String) {
     use std::process::Stdio;
     let mut child = cmd
