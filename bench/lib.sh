@@ -114,11 +114,12 @@ bench_oci_bundle() {
 	mv "$dir/config.json.new" "$dir/config.json"
 }
 
-# bench_smoke CMD… — run a row once (10 s limit); on failure print the
+# bench_smoke CMD… — run a row once ($BENCH_SMOKE_SECS s limit, default 10;
+# rows that take seconds set more); on failure print the
 # first line of its error and return non-zero.
 bench_smoke() {
 	local out rc=0
-	out=$(timeout 10 "$@" 2>&1 >/dev/null </dev/null) || rc=$?
+	out=$(timeout "${BENCH_SMOKE_SECS:-10}" "$@" 2>&1 >/dev/null </dev/null) || rc=$?
 	((rc == 0)) && return 0
 	out=$(printf '%s' "$out" | grep -v '^$' | head -n1 | cut -c1-100)
 	printf 'fails (exit %s)%s' "$rc" "${out:+: $out}"
