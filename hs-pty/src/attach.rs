@@ -99,17 +99,7 @@ pub fn attach(opts: AttachOptions) -> Result<i32, Failure> {
             }
         }
         if fds[1].revents != 0 {
-            let n = match fdio::recv_packet(sock, &mut packet) {
-                Ok(0) => {
-                    return Err(Failure::tool(
-                        "the monitor closed the connection without an exit code",
-                    ))
-                }
-                Ok(n) => n,
-                Err(Errno::EAGAIN) => 0,
-                Err(e) => return Err(Failure::tool(format!("receiving from the monitor: {e}"))),
-            };
-            match ServerMsg::decode(&packet[..n]) {
+            match receive(sock, &mut packet)? {
                 Some(ServerMsg::Stdout(data)) => write_out(1, data)?,
                 Some(ServerMsg::Stderr(data)) => write_out(2, data)?,
                 Some(ServerMsg::Exit(code)) => return Ok(code),
@@ -142,6 +132,58 @@ pub fn attach(opts: AttachOptions) -> Result<i32, Failure> {
     }
 }
 
+/// Receives the next message from the monitor, if one is waiting.
+fn receive(fd: RawFd, packet: &mut [u8]) -> Result<Option<ServerMsg<'_>>, Failure> {
+    let n = match fdio::recv_packet(fd, packet) {
+        Ok(0) => {
+            return Err(Failure::tool(
+                "the monitor closed the connection without an exit code",
+            ))
+        }
+        Ok(n) => n,
+        // A monitor that closes with our input still unread leaves
+        // ECONNRESET pending here, and the kernel reports it once, ahead
+        // of the packets still queued for us: the exit code comes next.
+        Err(Errno::EAGAIN | Errno::ECONNRESET) => return Ok(None),
+        Err(e) => return Err(Failure::tool(format!("receiving from the monitor: {e}"))),
+    };
+    Ok(ServerMsg::decode(&packet[..n]))
+}
+
 fn write_out(fd: RawFd, data: &[u8]) -> Result<(), Failure> {
     fdio::write_all(fd, data).map_err(|e| Failure::tool(format!("writing output: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+
+    #[test]
+    fn the_exit_code_is_received_after_the_monitor_closed_with_input_unread() {
+        let (client, monitor) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .expect("socketpair");
+        send(client.as_raw_fd(), ClientMsg::Input(b"unread")).expect("send input");
+        fdio::send_packet_blocking(monitor.as_raw_fd(), &ServerMsg::Exit(3).encode())
+            .expect("send exit");
+        drop(monitor);
+        let mut packet = vec![0u8; MAX_PACKET];
+        let mut received = Vec::new();
+        for _ in 0..3 {
+            match receive(client.as_raw_fd(), &mut packet) {
+                Ok(Some(ServerMsg::Exit(code))) => {
+                    received.push(code);
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => panic!("{}", e.message),
+            }
+        }
+        assert_eq!(received, [3]);
+    }
 }
