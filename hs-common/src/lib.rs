@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod atomic;
+pub mod caps;
 pub mod cli;
 pub mod console;
 pub mod exec;

@@ -23,6 +23,8 @@ pub enum Error {
     VolumeSource(PathBuf, Errno),
     #[error("--root {}: {}", .0.display(), lower(*.1))]
     BadRoot(PathBuf, Errno),
+    #[error("bad --cap-add/--cap-drop: {0}")]
+    BadCapability(#[from] hs_common::caps::BadCapability),
     #[error("{0}")]
     Usage(&'static str),
     #[error("{0}")]

@@ -48,6 +48,7 @@ pub fn run(
     let blocked = Blocked::new()?;
     if launch.is_plain() {
         let (prepared, chdir) = launch.prepare_plain()?;
+        launch.restrict_caps()?;
         let child = spawn(
             &prepared,
             chdir.as_deref(),

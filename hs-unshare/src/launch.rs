@@ -25,6 +25,8 @@ pub struct Launch {
     pub console_size: Option<hs_common::console::WindowSize>,
     /// Bind the console onto /dev/console too (a new root, not a join).
     pub dev_console: bool,
+    /// The capabilities PROG gets (None: whatever this process has).
+    pub caps: Option<hs_common::caps::CapSet>,
 }
 
 /// The variables a cleared environment keeps: the chain's own (a next hs
@@ -59,7 +61,17 @@ impl Launch {
         Ok((Prepared::new(&self.argv, &self.environment())?, chdir))
     }
 
+    /// Limits what the exec grants to `caps` (see [`crate::caps`]); the
+    /// vfork'd launch has the parent do it, as the child inherits it.
+    pub fn restrict_caps(&self) -> Result<()> {
+        match self.caps {
+            Some(keep) => crate::caps::restrict_exec(keep),
+            None => Ok(()),
+        }
+    }
+
     fn prepare(&self) -> Result<Vec<OsString>> {
+        self.restrict_caps()?;
         if let Some(socket) = self.console {
             crate::console::take_over(socket, self.console_size, self.dev_console)?;
         }

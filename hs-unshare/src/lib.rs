@@ -8,6 +8,7 @@
 //! `--no-init`, PID 1 forks the command and becomes its init; the command
 //! gets its console, user, directory and environment and is exec'd.
 
+pub mod caps;
 pub mod console;
 pub mod error;
 pub mod join;
@@ -24,6 +25,7 @@ use std::ffi::OsString;
 use std::os::fd::RawFd;
 use std::path::PathBuf;
 
+use hs_common::caps::CapSet;
 use hs_common::Failure;
 use nix::unistd::Pid;
 
@@ -50,6 +52,8 @@ pub struct Options {
     pub clear_env: bool,
     pub user: Option<String>,
     pub console: bool,
+    pub cap_drop: Vec<String>,
+    pub cap_add: Vec<String>,
     pub info_fd: Option<RawFd>,
     pub argv: Vec<OsString>,
 }
@@ -120,6 +124,13 @@ impl Request {
                 errno: nix::errno::Errno::EBADF,
             })?;
         }
+        // Every capability unless told otherwise: the tool limits only
+        // what it is asked to (hs passes the container's set).
+        let caps = if options.cap_drop.is_empty() && options.cap_add.is_empty() {
+            None
+        } else {
+            Some(CapSet::all().adjust(&options.cap_drop, &options.cap_add)?)
+        };
         let root = options
             .root
             .clone()
@@ -148,6 +159,7 @@ impl Request {
                     None => None,
                 },
                 dev_console: options.root.is_some(),
+                caps,
             },
             info_fd: options.info_fd,
         })
@@ -237,6 +249,13 @@ pub fn describe(request: &Request) -> Vec<String> {
     if request.launch.console.is_some() {
         lines.push("console: pty from /dev/pts/ptmx, master over HS_CONSOLE_FD".into());
     }
+    if let Some(keep) = request.launch.caps {
+        let names = keep.to_string();
+        lines.push(format!(
+            "capabilities: {}",
+            if names.is_empty() { "none" } else { &names }
+        ));
+    }
     lines.push(format!("exec {argv}"));
     lines
 }
@@ -278,6 +297,9 @@ pub fn run(request: Request) -> Result<i32, Failure> {
             let cwd = supervise::LeftCwd::leave()?;
             if let Some(command) = supervise::fork()? {
                 drop(cwd);
+                if let Some(keep) = request.launch.caps {
+                    caps::restrict_self(keep)?;
+                }
                 trace(
                     "init",
                     &format!("pid 1 waits for the command, pid {command}"),

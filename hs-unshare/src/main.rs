@@ -70,6 +70,13 @@ struct Cli {
     /// back over HS_CONSOLE_FD
     #[arg(long)]
     console: bool,
+    /// Drop these capabilities (names or comma lists; ALL) from what PROG
+    /// gets; without --cap-drop/--cap-add it gets every one we have
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    cap_drop: Vec<String>,
+    /// Give PROG these capabilities back (applied after --cap-drop)
+    #[arg(long = "cap-add", value_name = "CAP")]
+    cap_add: Vec<String>,
     /// Write {"pid":N} to this fd once the namespaces exist
     #[arg(long, value_name = "FD")]
     info_fd: Option<i32>,
@@ -101,6 +108,8 @@ fn run_cli() -> Result<i32, hs_common::Failure> {
         clear_env: cli.clear_env,
         user: cli.user,
         console: cli.console,
+        cap_drop: cli.cap_drop,
+        cap_add: cli.cap_add,
         info_fd: cli.info_fd,
         argv: cli.prog,
     };

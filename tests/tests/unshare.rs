@@ -1122,3 +1122,112 @@ fn dry_run_prints_the_steps_and_changes_nothing() {
     assert_eq!(nix::unistd::gethostname().unwrap(), hostname_before);
     assert_no_mounts_under(root.path());
 }
+
+/// The `Cap*:` lines of /proc/self/status, as the test process has them.
+fn own_capability(line: &str) -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find(|l| l.starts_with(line))
+        .unwrap_or_default()
+        .to_string()
+}
+
+const CAP_LINES: &str = "grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status";
+
+#[test]
+fn cap_drop_all_and_cap_add_leave_the_program_only_the_added_capabilities() {
+    if !require_root() {
+        return;
+    }
+    let (code, out, err) = run(unshare().args([
+        "--ns",
+        "pid",
+        "--cap-drop",
+        "ALL",
+        "--cap-add",
+        "chown,CAP_KILL",
+        "--",
+        "sh",
+        "-c",
+        CAP_LINES,
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "CapInh:\t0000000000000000\nCapPrm:\t0000000000000021\nCapEff:\t0000000000000021\n\
+         CapBnd:\t0000000000000021\nCapAmb:\t0000000000000000\n"
+    );
+}
+
+#[test]
+fn without_cap_flags_the_program_keeps_the_callers_capabilities() {
+    if !require_root() {
+        return;
+    }
+    let (code, out, err) =
+        run(unshare().args(["--ns", "pid", "--", "grep", "^CapEff", "/proc/self/status"]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim_end(), own_capability("CapEff:"));
+}
+
+#[test]
+fn a_dropped_capability_is_refused_to_the_program_and_pid_1_holds_no_more() {
+    if !require_root() {
+        return;
+    }
+    let root = rootfs_copy();
+    let _ = fixture_digest();
+    let script = "mount -t tmpfs t /mnt 2>/dev/null || echo refused; grep ^CapEff /proc/1/status";
+    let (code, out, err) = run(unshare()
+        .args(["--ns", "mnt,pid", "--root"])
+        .arg(root.path())
+        .args(["--cap-drop", "SYS_ADMIN", "--", "/bin/sh", "-c", script]));
+    assert_eq!(code, 0, "{err}");
+    let own = own_capability("CapEff:");
+    let own = u64::from_str_radix(own.trim_start_matches("CapEff:\t"), 16).unwrap();
+    assert_eq!(
+        out,
+        format!("refused\nCapEff:\t{:016x}\n", own & !(1 << 21))
+    );
+    assert_fixture_unchanged();
+}
+
+#[test]
+fn an_unknown_capability_is_refused_before_anything_runs() {
+    if !require_root() {
+        return;
+    }
+    let result = run(unshare().args([
+        "--ns",
+        "pid",
+        "--cap-add",
+        "CHOWN,SYS_WIZARD",
+        "--",
+        "sh",
+        "-c",
+        "echo ran",
+    ]));
+    assert_tool_error(&result, "hs-unshare", "SYS_WIZARD");
+    assert_eq!(result.1, "");
+}
+
+#[test]
+fn join_gives_the_command_only_the_capabilities_asked_for() {
+    with_container("join-caps", |init, _| {
+        // Plain (vfork'd) and forked launches both.
+        for user in [None, Some("0")] {
+            let mut args = vec!["--cap-drop", "ALL", "--cap-add", "SETUID"];
+            if let Some(user) = user {
+                args.extend(["--user", user]);
+            }
+            args.extend(["--", "grep", "^CapEff", "/proc/self/status"]);
+            let (code, out, err) = join(init, &args);
+            assert_eq!(
+                (code, out.as_str()),
+                (0, "CapEff:\t0000000000000080\n"),
+                "{err}"
+            );
+        }
+    });
+}

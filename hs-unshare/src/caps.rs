@@ -1,0 +1,97 @@
+//! `--cap-drop` / `--cap-add`: the capabilities PROG gets.
+//!
+//! What the exec grants is limited, not what this process holds: the
+//! bounding set loses every other capability (an exec as root then gets
+//! exactly the rest; one as another user gets none of the dropped ones,
+//! not even through a set-uid file) and they leave the inheritable and
+//! ambient sets. The steps still ahead of the exec (chroot, the user
+//! switch, the console) keep the effective set they need, as in runc,
+//! which drops the bounding set before the user switch too.
+
+use hs_common::caps::CapSet;
+use nix::errno::Errno;
+
+use crate::error::{sys, Result};
+
+const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// Limits what the next exec grants to `keep`.
+pub fn restrict_exec(keep: CapSet) -> Result<()> {
+    restrict(keep, false)
+}
+
+/// The same, and this process keeps only `keep` too: for the init, which
+/// needs none of them and would otherwise hold more than the processes it
+/// serves (they could not read its /proc files: ptrace's rule).
+pub fn restrict_self(keep: CapSet) -> Result<()> {
+    restrict(keep, true)
+}
+
+fn restrict(keep: CapSet, own_too: bool) -> Result<()> {
+    for cap in 0..=last_cap() {
+        if keep.contains(cap) {
+            continue;
+        }
+        // SAFETY: prctl with integer arguments only.
+        let r = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
+        Errno::result(r).map_err(sys(format!(
+            "dropping capability {cap} from the bounding set"
+        )))?;
+    }
+    let mut header = CapHeader {
+        version: CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: a v3 header and the two data structs v3 reads and writes.
+    let r = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
+    Errno::result(r).map_err(sys("capget"))?;
+    for (half, word) in data.iter_mut().enumerate() {
+        let kept = (keep.bits() >> (32 * half)) as u32;
+        word.inheritable &= kept;
+        if own_too {
+            word.permitted &= kept;
+            word.effective &= kept;
+        }
+    }
+    // SAFETY: as above; capset only reads them.
+    let r = unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) };
+    Errno::result(r).map_err(sys("capset"))?;
+    // SAFETY: prctl with integer arguments only. Kernels before 4.3 have no
+    // ambient set: nothing to clear there.
+    let r = unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    };
+    match Errno::result(r) {
+        Ok(_) | Err(Errno::EINVAL) => Ok(()),
+        Err(e) => Err(sys("clearing the ambient capabilities")(e)),
+    }
+}
+
+/// The highest capability this kernel knows (CAP_LAST_CAP of its build).
+fn last_cap() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(CapSet::all().names().len() as u32 - 1)
+}
