@@ -47,6 +47,16 @@ pub struct Config {
     /// The cgroup parent as given (`/hs`, or relative to the caller's cgroup).
     #[serde(default)]
     pub cgroup_parent: Option<String>,
+    /// `--cap-add` / `--cap-drop` as given (capability names, comma lists
+    /// or ALL): the command gets the front-end's default set less the
+    /// dropped and plus the added ones.
+    #[serde(default)]
+    pub cap_add: Vec<String>,
+    #[serde(default)]
+    pub cap_drop: Vec<String>,
+    /// `--privileged`: every capability.
+    #[serde(default)]
+    pub privileged: bool,
     pub created: DateTime<Utc>,
 }
 

@@ -685,6 +685,9 @@ mod tests {
             init: true,
             detach_keys: None,
             cgroup_parent: None,
+            cap_add: vec![],
+            cap_drop: vec![],
+            privileged: false,
             created: chrono::DateTime::from_timestamp(created_secs, 0).unwrap(),
         }
     }

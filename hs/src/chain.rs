@@ -4,7 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
+use hs_common::caps::{BadCapability, CapSet};
 use hs_state::schema::{Config, Limits, Rootfs};
+
+use crate::error::{HsError, Result};
 
 /// Namespaces hs-unshare makes for every container, on top of the mount
 /// namespace hs-overlay makes before it mounts (`--unshare-mount`); no
@@ -122,17 +125,17 @@ pub fn run_chain(
     layout: &Layout,
     tools: &Tools,
     fds: Option<ChainFds>,
-) -> Vec<Vec<String>> {
+) -> Result<Vec<Vec<String>>> {
     let hostname = config
         .hostname
         .clone()
         .unwrap_or_else(|| short_id(id).to_string());
-    vec![
+    Ok(vec![
         monitor_step(config, id, layout, tools, fds),
         cgroup_step(config, id, tools, fds.map(|f| f.cgroup)),
         overlay_step(config, layout, tools),
-        root_step(config, &hostname, layout, tools),
-    ]
+        root_step(config, &hostname, layout, tools)?,
+    ])
 }
 
 /// One argv: the steps joined with their `--`, then the command.
@@ -278,7 +281,12 @@ fn push_lower_rest(step: &mut Vec<String>, layout: &Layout) {
 }
 
 /// The namespaces, the PID 1, and the root on the mounted overlay.
-fn root_step(config: &Config, hostname: &str, layout: &Layout, tools: &Tools) -> Vec<String> {
+fn root_step(
+    config: &Config,
+    hostname: &str,
+    layout: &Layout,
+    tools: &Tools,
+) -> Result<Vec<String>> {
     let mut step = words(&[&tools.unshare, "--ns", NAMESPACES, "--hostname", hostname]);
     if !config.init {
         step.push("--no-init".into());
@@ -300,10 +308,11 @@ fn root_step(config: &Config, hostname: &str, layout: &Layout, tools: &Tools) ->
     if let Some(user) = &config.user {
         step.extend(words(&["--user", user]));
     }
+    step.extend(cap_flags(config, config.privileged)?);
     step.extend(env_flags(&container_env(config, hostname)));
     step.push("--".into());
     step.extend(config.command.iter().cloned());
-    step
+    Ok(step)
 }
 
 /// The command's whole environment: the recorded one plus HOSTNAME.
@@ -317,6 +326,39 @@ pub fn container_env(config: &Config, hostname: &str) -> Vec<String> {
 
 /// `--clear-env --env K=V…`: the container never inherits hs's own
 /// environment.
+/// The capabilities of the container's command: the default set less
+/// `drop` plus `add` (docker's order).
+pub fn container_caps(drop: &[String], add: &[String]) -> Result<CapSet> {
+    let bad = |flag| {
+        move |e: BadCapability| HsError::BadValue {
+            flag,
+            value: e.0,
+            why:
+                "not a capability (names as in capabilities(7): NET_ADMIN or CAP_NET_ADMIN; or ALL)"
+                    .into(),
+        }
+    };
+    CapSet::CONTAINER_DEFAULT
+        .adjust(drop, &[])
+        .map_err(bad("--cap-drop"))?
+        .adjust(&[], add)
+        .map_err(bad("--cap-add"))
+}
+
+/// hs-unshare's flags for the container's capabilities: none when
+/// `privileged` (it keeps every one it has).
+pub fn cap_flags(config: &Config, privileged: bool) -> Result<Vec<String>> {
+    if privileged {
+        return Ok(Vec::new());
+    }
+    let keep = container_caps(&config.cap_drop, &config.cap_add)?;
+    let mut flags = words(&["--cap-drop", "ALL"]);
+    if keep != CapSet::EMPTY {
+        flags.extend(words(&["--cap-add", &keep.to_string()]));
+    }
+    Ok(flags)
+}
+
 pub fn env_flags(env: &[String]) -> Vec<String> {
     let mut flags = vec!["--clear-env".to_string()];
     for entry in env {
@@ -389,6 +431,9 @@ mod tests {
             init: true,
             detach_keys: None,
             cgroup_parent: None,
+            cap_add: vec![],
+            cap_drop: vec![],
+            privileged: false,
             created: chrono::Utc::now(),
         }
     }
@@ -401,7 +446,7 @@ mod tests {
     }
 
     fn chain(config: &Config) -> Vec<Vec<String>> {
-        run_chain(config, ID, &layout(), &Tools::bare(), None)
+        run_chain(config, ID, &layout(), &Tools::bare(), None).unwrap()
     }
 
     #[test]
@@ -546,6 +591,20 @@ mod tests {
     }
 
     #[test]
+    fn the_root_step_limits_capabilities_unless_privileged() {
+        let mut c = config(Rootfs::Host { dirs: None });
+        c.cap_drop = vec!["ALL".into()];
+        c.cap_add = vec!["kill".into(), "CAP_CHOWN".into()];
+        let joined = chain(&c)[3].join(" ");
+        assert!(
+            joined.contains("--cap-drop ALL --cap-add CHOWN,KILL --"),
+            "{joined}"
+        );
+        c.privileged = true;
+        assert!(!chain(&c)[3].iter().any(|w| w.starts_with("--cap-")));
+    }
+
+    #[test]
     fn chain_fds_appear_only_when_given() {
         let c = config(Rootfs::Host { dirs: None });
         let fds = ChainFds {
@@ -555,7 +614,7 @@ mod tests {
             go: 9,
             exit: None,
         };
-        let steps = run_chain(&c, ID, &layout(), &Tools::bare(), Some(fds));
+        let steps = run_chain(&c, ID, &layout(), &Tools::bare(), Some(fds)).unwrap();
         assert!(steps[0].windows(2).any(|w| w == ["--info-fd", "7"]));
         assert!(steps[0].windows(2).any(|w| w == ["--go-fd", "9"]));
         assert!(steps[0].windows(2).any(|w| w == ["--report-fd", "6"]));

@@ -152,6 +152,16 @@ pub struct RunArgs {
     /// Keys that detach from the container (default ctrl-p,ctrl-q)
     #[arg(long = "detach-keys")]
     pub detach_keys: Option<String>,
+    /// Give the command this capability too (a name, a comma list or ALL)
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Take this capability from the default set (a name, a list or ALL)
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// Give the command every capability (root inside can mount, load
+    /// modules, reach devices: the host is no longer out of its reach)
+    #[arg(long)]
+    pub privileged: bool,
     /// Run a tiny init as PID 1 (the default)
     #[arg(long, overrides_with = "no_init")]
     pub init: bool,
@@ -275,6 +285,9 @@ pub struct ExecArgs {
     /// User to run as (USER[:GROUP], names or numbers)
     #[arg(short, long)]
     pub user: Option<String>,
+    /// Give the command every capability (else it gets the container's)
+    #[arg(long)]
+    pub privileged: bool,
     pub container: String,
     #[arg(
         required = true,

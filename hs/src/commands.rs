@@ -128,7 +128,7 @@ fn run(args: RunArgs) -> Outcome {
         let layout = Layout::new(store.root(), &store.container_dir(id));
         print!(
             "{}",
-            chain::render(&chain::run_chain(&spec.config, id, &layout, &tools, None))
+            chain::render(&chain::run_chain(&spec.config, id, &layout, &tools, None)?)
         );
         return Ok(0);
     }

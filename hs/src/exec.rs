@@ -87,6 +87,10 @@ pub fn exec(args: ExecArgs) -> Outcome {
     if let Some(user) = args.user.as_ref().or(record.config.user.as_ref()) {
         argv.extend(["--user".into(), user.clone()]);
     }
+    argv.extend(chain::cap_flags(
+        &record.config,
+        args.privileged || record.config.privileged,
+    )?);
     if args.tty && !args.detach {
         argv.push("--console".into());
     }

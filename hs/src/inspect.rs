@@ -95,6 +95,9 @@ pub fn inspect(record: &Record, layout: &Layout) -> Value {
             "CpusetCpus": limits.cpuset_cpus.clone().unwrap_or_default(),
             "CpusetMems": limits.cpuset_mems.clone().unwrap_or_default(),
             "PidsLimit": limits.pids_limit,
+            "CapAdd": config.cap_add,
+            "CapDrop": config.cap_drop,
+            "Privileged": config.privileged,
         },
         "GraphDriver": {
             "Name": "overlay",

@@ -112,7 +112,7 @@ pub fn spawn(
         go: go_read.as_raw_fd(),
         exit: exit.as_ref().map(|(_, write)| write.as_raw_fd()),
     };
-    let argv = chain::flatten(&chain::run_chain(config, id, layout, tools, Some(fds)));
+    let argv = chain::flatten(&chain::run_chain(config, id, layout, tools, Some(fds))?);
     hs_common::trace::log("start", &argv.join(" "));
     let mut command = Command::new(&argv[0]);
     command

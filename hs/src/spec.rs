@@ -95,6 +95,7 @@ pub fn from_args(args: &RunArgs, ctx: &Context<'_>) -> Result<RunSpec> {
         .map(|v| parse_volume(v))
         .collect::<Result<Vec<_>>>()?;
     let limits = limits::from_args(args)?;
+    crate::chain::container_caps(&args.cap_drop, &args.cap_add)?;
     let config = Config {
         version: SCHEMA_VERSION,
         command,
@@ -114,6 +115,9 @@ pub fn from_args(args: &RunArgs, ctx: &Context<'_>) -> Result<RunSpec> {
         init: !args.no_init,
         detach_keys: args.detach_keys.clone(),
         cgroup_parent: args.cgroup_parent.clone(),
+        cap_add: args.cap_add.clone(),
+        cap_drop: args.cap_drop.clone(),
+        privileged: args.privileged,
         created: chrono::Utc::now(),
     };
     Ok(RunSpec {
