@@ -42,15 +42,24 @@ pub fn restrict_self(keep: CapSet) -> Result<()> {
 }
 
 fn restrict(keep: CapSet, own_too: bool) -> Result<()> {
-    for cap in 0..=last_cap() {
+    // Up to the first number this kernel does not know (EINVAL), rather
+    // than reading /proc/sys/kernel/cap_last_cap: capabilities newer than
+    // our names are dropped too.
+    for cap in 0..64 {
         if keep.contains(cap) {
             continue;
         }
         // SAFETY: prctl with integer arguments only.
         let r = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
-        Errno::result(r).map_err(sys(format!(
-            "dropping capability {cap} from the bounding set"
-        )))?;
+        match Errno::result(r) {
+            Ok(_) => {}
+            Err(Errno::EINVAL) => break,
+            Err(e) => {
+                return Err(sys(format!(
+                    "dropping capability {cap} from the bounding set"
+                ))(e))
+            }
+        }
     }
     let mut header = CapHeader {
         version: CAPABILITY_VERSION_3,
@@ -86,12 +95,4 @@ fn restrict(keep: CapSet, own_too: bool) -> Result<()> {
         Ok(_) | Err(Errno::EINVAL) => Ok(()),
         Err(e) => Err(sys("clearing the ambient capabilities")(e)),
     }
-}
-
-/// The highest capability this kernel knows (CAP_LAST_CAP of its build).
-fn last_cap() -> u32 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(CapSet::all().names().len() as u32 - 1)
 }
