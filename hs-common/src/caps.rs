@@ -51,6 +51,9 @@ const NAMES: [&str; 41] = [
     "CHECKPOINT_RESTORE",
 ];
 
+/// CAP_KILL's number.
+pub const CAP_KILL: u32 = 5;
+
 /// A set of capabilities, bit N for capability N.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CapSet(u64);
@@ -82,6 +85,11 @@ impl CapSet {
         CapSet((1 << NAMES.len()) - 1)
     }
 
+    /// This set and capability number `cap`.
+    pub fn with(self, cap: u32) -> CapSet {
+        CapSet(self.0 | 1 << cap)
+    }
+
     pub fn contains(self, cap: u32) -> bool {
         cap < 64 && self.0 & (1 << cap) != 0
     }
@@ -90,7 +98,7 @@ impl CapSet {
         self.0
     }
 
-    /// `start`, less every capability of `drop`, plus every one of `add`
+    /// This set, less every capability of `drop`, plus every one of `add`
     /// (docker's order: `--cap-drop ALL --cap-add X` keeps just X). Each
     /// entry is a name or a comma list of names.
     pub fn adjust(self, drop: &[String], add: &[String]) -> Result<CapSet, BadCapability> {

@@ -298,6 +298,12 @@ pub fn run(request: Request) -> Result<i32, Failure> {
             if let Some(command) = supervise::fork()? {
                 drop(cwd);
                 if let Some(keep) = request.launch.caps {
+                    // Forwarding a signal to another user's command takes
+                    // CAP_KILL (to one of its own user's, nothing).
+                    let keep = match request.launch.user {
+                        Some(_) => keep.with(hs_common::caps::CAP_KILL),
+                        None => keep,
+                    };
                     caps::restrict_self(keep)?;
                 }
                 trace(

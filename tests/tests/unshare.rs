@@ -127,14 +127,16 @@ fn init_reaps_an_orphaned_grandchild() {
     assert_fixture_unchanged();
 }
 
-/// `hs-unshare --ns pid` running a shell that traps TERM (exit 42), once
-/// it is ready; with its stdout to read the rest from.
-fn start_trapping(marker: &str) -> (Running, BufReader<std::process::ChildStdout>) {
+/// `hs-unshare --ns pid [ARGS…]` running a shell that traps TERM (exit 42),
+/// once it is ready; with its stdout to read the rest from.
+fn start_trapping(marker: &str, args: &[&str]) -> (Running, BufReader<std::process::ChildStdout>) {
     let script = format!(
         "trap 'echo got-term; exit 42' TERM; echo ready; while :; do sleep 0.05; done # {marker}"
     );
     let child = unshare()
-        .args(["--ns", "pid", "--", "sh", "-c", &script])
+        .args(["--ns", "pid"])
+        .args(args)
+        .args(["--", "sh", "-c", &script])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -156,7 +158,7 @@ fn sigterm_to_the_outer_process_reaches_a_command_that_traps_it() {
         return;
     }
     let marker = unique("trap-term");
-    let (mut child, mut stdout) = start_trapping(&marker);
+    let (mut child, mut stdout) = start_trapping(&marker, &[]);
     signal(child.0.id() as i32, nix::sys::signal::Signal::SIGTERM);
     let status = child.0.wait().unwrap();
     let mut rest = String::new();
@@ -173,7 +175,26 @@ fn sigterm_to_the_init_reaches_a_command_that_traps_it() {
     }
     // What `hs stop` does: it signals the init pid from the handshake.
     let marker = unique("init-term");
-    let (mut child, mut stdout) = start_trapping(&marker);
+    let (mut child, mut stdout) = start_trapping(&marker, &[]);
+    let init = namespace_init_with(&marker).expect("the init runs");
+    signal(init, nix::sys::signal::Signal::SIGTERM);
+    let status = child.0.wait().unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "got-term\n");
+    assert_eq!(status.code(), Some(42));
+    assert_no_processes_with(&marker);
+}
+
+#[test]
+fn sigterm_to_the_init_reaches_another_users_command_without_capabilities() {
+    if !require_root() {
+        return;
+    }
+    // Signalling another user's process takes CAP_KILL: the init keeps it.
+    let marker = unique("init-term-user");
+    let args = ["--cap-drop", "ALL", "--user", "65534"];
+    let (mut child, mut stdout) = start_trapping(&marker, &args);
     let init = namespace_init_with(&marker).expect("the init runs");
     signal(init, nix::sys::signal::Signal::SIGTERM);
     let status = child.0.wait().unwrap();
@@ -190,7 +211,7 @@ fn sigkill_to_the_init_ends_everything_with_137() {
         return;
     }
     let marker = unique("init-kill");
-    let (mut child, _stdout) = start_trapping(&marker);
+    let (mut child, _stdout) = start_trapping(&marker, &[]);
     let init = namespace_init_with(&marker).expect("the init runs");
     signal(init, nix::sys::signal::Signal::SIGKILL);
     let status = child.0.wait().unwrap();
@@ -204,7 +225,7 @@ fn sigkill_to_the_outer_process_takes_the_container_down() {
         return;
     }
     let marker = unique("outer-kill");
-    let (mut child, _stdout) = start_trapping(&marker);
+    let (mut child, _stdout) = start_trapping(&marker, &[]);
     signal(child.0.id() as i32, nix::sys::signal::Signal::SIGKILL);
     child.0.wait().unwrap();
     assert_no_processes_with(&marker);
