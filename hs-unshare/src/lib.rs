@@ -246,15 +246,15 @@ pub fn describe(request: &Request) -> Vec<String> {
     if ns.is_some_and(|ns| ns.has(Kind::Pid)) && request.init {
         lines.push("init: fork the command, reap orphans, forward signals".into());
     }
-    if request.launch.console.is_some() {
-        lines.push("console: pty from /dev/pts/ptmx, master over HS_CONSOLE_FD".into());
-    }
     if let Some(keep) = request.launch.caps {
         let names = keep.to_string();
         lines.push(format!(
             "capabilities: {}",
             if names.is_empty() { "none" } else { &names }
         ));
+    }
+    if request.launch.console.is_some() {
+        lines.push("console: pty from /dev/pts/ptmx, master over HS_CONSOLE_FD".into());
     }
     lines.push(format!("exec {argv}"));
     lines
@@ -457,6 +457,24 @@ mod tests {
         let init = lines.iter().position(|l| l.starts_with("init:")).unwrap();
         assert!(pivot < init);
         assert_eq!(lines.last().unwrap(), "exec true");
+    }
+
+    #[test]
+    fn dry_run_names_the_capabilities_the_program_keeps() {
+        let request = Request::new(
+            options(|o| {
+                o.ns = Some("pid".into());
+                o.cap_drop = vec!["ALL".into()];
+                o.cap_add = vec!["kill,chown".into()];
+            }),
+            None,
+        )
+        .unwrap();
+        let lines = describe(&request);
+        assert_eq!(
+            lines[lines.len() - 2..],
+            ["capabilities: CHOWN,KILL", "exec true"]
+        );
     }
 
     #[test]
