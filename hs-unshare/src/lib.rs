@@ -46,6 +46,7 @@ pub struct Options {
     pub volumes: Vec<String>,
     pub readonly: Vec<PathBuf>,
     pub tmpfs: Vec<PathBuf>,
+    pub readonly_root: bool,
     pub join: Option<i32>,
     pub chdir: Option<PathBuf>,
     pub env: Vec<String>,
@@ -100,9 +101,12 @@ impl Request {
         }
         let needs_root = !options.volumes.is_empty()
             || !options.readonly.is_empty()
-            || !options.tmpfs.is_empty();
+            || !options.tmpfs.is_empty()
+            || options.readonly_root;
         if needs_root && options.root.is_none() {
-            return Err(Error::Usage("--volume, --ro and --tmpfs need --root"));
+            return Err(Error::Usage(
+                "--volume, --ro, --tmpfs and --read-only need --root",
+            ));
         }
         let console = match (options.console, console_fd) {
             (false, _) => None,
@@ -202,6 +206,7 @@ fn root_spec(dir: PathBuf, options: &Options) -> Result<RootSpec> {
         volumes,
         readonly: options.readonly.clone(),
         tmpfs: options.tmpfs.clone(),
+        readonly_root: options.readonly_root,
     })
 }
 

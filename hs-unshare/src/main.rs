@@ -50,6 +50,10 @@ struct Cli {
     /// Mount an empty tmpfs at a container path
     #[arg(long, value_name = "PATH")]
     tmpfs: Vec<PathBuf>,
+    /// Make the root read-only (its own mount: /proc, /dev, /tmp, /run,
+    /// volumes and --tmpfs keep their mode)
+    #[arg(long = "read-only")]
+    read_only: bool,
     /// Enter every namespace and the root of process PID instead
     #[arg(long, value_name = "PID")]
     join: Option<i32>,
@@ -102,6 +106,7 @@ fn run_cli() -> Result<i32, hs_common::Failure> {
         volumes: cli.volumes,
         readonly: cli.readonly,
         tmpfs: cli.tmpfs,
+        readonly_root: cli.read_only,
         join: cli.join,
         chdir: cli.chdir,
         env: cli.env,

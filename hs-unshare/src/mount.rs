@@ -63,6 +63,15 @@ pub use hs_common::mount_ns::clone_tree;
 
 /// Makes every mount of the detached tree `tree` read-only.
 pub fn set_readonly(tree: BorrowedFd<'_>) -> Result<(), Errno> {
+    set_readonly_flags(tree, libc::AT_RECURSIVE)
+}
+
+/// Makes the mount `mount` read-only, and none below it.
+pub fn set_readonly_one(mount: BorrowedFd<'_>) -> Result<(), Errno> {
+    set_readonly_flags(mount, 0)
+}
+
+fn set_readonly_flags(fd: BorrowedFd<'_>, flags: libc::c_int) -> Result<(), Errno> {
     let attr = MountAttr {
         attr_set: MOUNT_ATTR_RDONLY,
         attr_clr: 0,
@@ -73,9 +82,9 @@ pub fn set_readonly(tree: BorrowedFd<'_>) -> Result<(), Errno> {
     let rc = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
-            tree.as_raw_fd(),
+            fd.as_raw_fd(),
             c"".as_ptr(),
-            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint,
+            (libc::AT_EMPTY_PATH | flags) as libc::c_uint,
             &attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )

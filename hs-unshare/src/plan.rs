@@ -43,6 +43,8 @@ pub struct RootSpec {
     pub volumes: Vec<Volume>,
     pub readonly: Vec<PathBuf>,
     pub tmpfs: Vec<PathBuf>,
+    /// `--read-only`: the root's own mount read-only at the end.
+    pub readonly_root: bool,
 }
 
 /// A filesystem type mounted fresh, with its flags and data.
@@ -127,6 +129,9 @@ pub enum Op {
         path: PathBuf,
         required: bool,
     },
+    /// The new root's own mount read-only (not the mounts on it: /proc,
+    /// /dev, /tmp, /run, volumes, tmpfs keep their mode).
+    ReadOnlyRoot,
     /// pivot_root into the new root; the old root is detached.
     PivotRoot,
 }
@@ -250,6 +255,9 @@ pub fn plan(spec: &RootSpec) -> Vec<Op> {
         path: p.clone(),
         required: true,
     }));
+    if spec.readonly_root {
+        ops.push(Op::ReadOnlyRoot);
+    }
     ops.push(Op::PivotRoot);
     ops
 }
@@ -289,6 +297,7 @@ impl fmt::Display for Op {
             Op::MaskFile(path) => write!(f, "mask-file {}", path.display()),
             Op::MaskDir(path) => write!(f, "mask-dir {}", path.display()),
             Op::ReadOnly { path, .. } => write!(f, "remount-ro {}", path.display()),
+            Op::ReadOnlyRoot => write!(f, "remount-ro / (its own mount only)"),
             Op::PivotRoot => write!(f, "pivot_root . . && umount -l ."),
         }
     }
@@ -395,6 +404,16 @@ mod tests {
             }
         });
         assert!(last_standard < bind && bind < tmpfs && tmpfs < ro);
+    }
+
+    #[test]
+    fn a_read_only_root_is_set_after_every_mount_just_before_pivot_root() {
+        assert!(!plan(&spec()).contains(&Op::ReadOnlyRoot));
+        let mut s = spec();
+        s.readonly_root = true;
+        s.tmpfs.push("/cache".into());
+        let ops = plan(&s);
+        assert_eq!(ops[ops.len() - 2..], [Op::ReadOnlyRoot, Op::PivotRoot]);
     }
 
     #[test]

@@ -234,6 +234,7 @@ fn run_in_root(op: &Op, root: &OwnedFd, parents: &mut Parents) -> Result<()> {
                 None => Ok(()),
             }
         }
+        Op::ReadOnlyRoot => mount::set_readonly_one(root.as_fd()).map_err(sys(what())),
         Op::PivotRoot => mount::pivot_into(root.as_fd()).map_err(sys(what())),
         Op::CheckNotInitialNamespace | Op::MakePrivate | Op::BindRoot(_) => {
             Err(sys(format!("{op}: only valid before the root is bound"))(

@@ -1252,3 +1252,32 @@ fn join_gives_the_command_only_the_capabilities_asked_for() {
         }
     });
 }
+
+#[test]
+fn read_only_makes_the_root_read_only_but_not_the_mounts_on_it() {
+    if !require_root() {
+        return;
+    }
+    let root = rootfs_copy();
+    let volume = tempfile::tempdir().unwrap();
+    let spec = format!("{}:/data", volume.path().display());
+    let out = container_ok(
+        root.path(),
+        &["--read-only", "--volume", &spec, "--tmpfs", "/scratch"],
+        "touch /x 2>/dev/null || echo root-ro; touch /tmp/t && echo tmp; \
+         touch /data/v && echo volume; touch /scratch/s && echo tmpfs",
+    );
+    assert_eq!(out, "root-ro\ntmp\nvolume\ntmpfs\n");
+    assert!(volume.path().join("v").exists());
+    assert!(!root.path().join("x").exists());
+    assert_fixture_unchanged();
+}
+
+#[test]
+fn read_only_needs_a_root() {
+    if !require_root() {
+        return;
+    }
+    let result = run(unshare().args(["--ns", "pid", "--read-only", "--", "true"]));
+    assert_tool_error(&result, "hs-unshare", "--read-only need --root");
+}
