@@ -57,6 +57,12 @@ pub struct Config {
     /// `--privileged`: every capability.
     #[serde(default)]
     pub privileged: bool,
+    /// `--read-only`: the root filesystem's own mount read-only.
+    #[serde(default)]
+    pub read_only: bool,
+    /// `--tmpfs PATH`: empty tmpfs mounts (container paths).
+    #[serde(default)]
+    pub tmpfs: Vec<String>,
     pub created: DateTime<Utc>,
 }
 

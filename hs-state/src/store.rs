@@ -688,6 +688,8 @@ mod tests {
             cap_add: vec![],
             cap_drop: vec![],
             privileged: false,
+            read_only: false,
+            tmpfs: vec![],
             created: chrono::DateTime::from_timestamp(created_secs, 0).unwrap(),
         }
     }

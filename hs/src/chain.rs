@@ -299,6 +299,12 @@ fn root_step(
         }
         step.extend(words(&["--volume", &spec]));
     }
+    for path in &config.tmpfs {
+        step.extend(words(&["--tmpfs", path]));
+    }
+    if config.read_only {
+        step.push("--read-only".into());
+    }
     if config.tty {
         step.push("--console".into());
     }
@@ -434,6 +440,8 @@ mod tests {
             cap_add: vec![],
             cap_drop: vec![],
             privileged: false,
+            read_only: false,
+            tmpfs: vec![],
             created: chrono::Utc::now(),
         }
     }
@@ -588,6 +596,15 @@ mod tests {
         assert!(joined.contains("--chdir /app"));
         assert!(joined.contains("--user 1000:1000"));
         assert!(joined.contains("--clear-env --env PATH=/bin"));
+    }
+
+    #[test]
+    fn tmpfs_and_read_only_go_to_the_root_step() {
+        let mut c = config(Rootfs::Host { dirs: None });
+        c.tmpfs = vec!["/cache".into()];
+        c.read_only = true;
+        let joined = chain(&c)[3].join(" ");
+        assert!(joined.contains("--tmpfs /cache --read-only"), "{joined}");
     }
 
     #[test]

@@ -113,6 +113,13 @@ pub struct RunArgs {
     /// Bind mount SRC:DST[:ro] (SRC must exist)
     #[arg(short, long = "volume", value_name = "SRC:DST[:ro]")]
     pub volumes: Vec<String>,
+    /// Mount an empty tmpfs at this container path
+    #[arg(long, value_name = "PATH")]
+    pub tmpfs: Vec<String>,
+    /// Make the root filesystem read-only (/tmp, /run, /dev, volumes and
+    /// --tmpfs mounts stay writable)
+    #[arg(long = "read-only")]
+    pub read_only: bool,
     /// Set an environment variable (KEY=VALUE, or KEY to copy it from here)
     #[arg(short, long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,

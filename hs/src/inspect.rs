@@ -98,6 +98,8 @@ pub fn inspect(record: &Record, layout: &Layout) -> Value {
             "CapAdd": config.cap_add,
             "CapDrop": config.cap_drop,
             "Privileged": config.privileged,
+            "ReadonlyRootfs": config.read_only,
+            "Tmpfs": config.tmpfs.iter().map(|p| (p.clone(), "")).collect::<std::collections::BTreeMap<_, _>>(),
         },
         "GraphDriver": {
             "Name": "overlay",

@@ -94,6 +94,11 @@ pub fn from_args(args: &RunArgs, ctx: &Context<'_>) -> Result<RunSpec> {
         .iter()
         .map(|v| parse_volume(v))
         .collect::<Result<Vec<_>>>()?;
+    let tmpfs = args
+        .tmpfs
+        .iter()
+        .map(|path| check_absolute("--tmpfs", path))
+        .collect::<Result<Vec<_>>>()?;
     let limits = limits::from_args(args)?;
     crate::chain::container_caps(&args.cap_drop, &args.cap_add)?;
     let config = Config {
@@ -118,6 +123,8 @@ pub fn from_args(args: &RunArgs, ctx: &Context<'_>) -> Result<RunSpec> {
         cap_add: args.cap_add.clone(),
         cap_drop: args.cap_drop.clone(),
         privileged: args.privileged,
+        read_only: args.read_only,
+        tmpfs,
         created: chrono::Utc::now(),
     };
     Ok(RunSpec {

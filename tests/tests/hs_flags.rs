@@ -435,3 +435,63 @@ fn sigint_to_a_foreground_run_reaches_the_command() {
     assert_eq!(out.status.code(), Some(7));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ready\ngot-int\n");
 }
+
+#[test]
+fn read_only_keeps_the_root_from_writes_but_tmp_volumes_and_tmpfs_take_them() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let volume = hs_tests::tempdir_in_target("ro-volume");
+    let spec = format!("{}:/data", volume.path().display());
+    let script = "touch /etc/x 2>/dev/null || echo root-ro; touch /tmp/t && echo tmp; \
+                  touch /data/v && echo volume; ls -A /cache | wc -l; touch /cache/c && echo tmpfs";
+    let out = world.ok(&[
+        "run",
+        "--rm",
+        "--read-only",
+        "--tmpfs",
+        "/cache",
+        "-v",
+        &spec,
+        &rootfs(),
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(out, "root-ro\ntmp\nvolume\n0\ntmpfs\n");
+    assert!(volume.path().join("v").exists());
+}
+
+#[test]
+fn read_only_and_tmpfs_are_recorded_and_shown_by_inspect() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let id = world.detach(&[
+        "--read-only",
+        "--tmpfs",
+        "/cache",
+        &rootfs(),
+        "sleep",
+        "1000",
+    ]);
+    let host = &world.inspect(&id)["HostConfig"];
+    assert_eq!(host["ReadonlyRootfs"], serde_json::json!(true));
+    assert_eq!(host["Tmpfs"], serde_json::json!({"/cache": ""}));
+    // hs exec sees the same read-only root.
+    let out = world.ok(&["exec", &id, "sh", "-c", "touch /x 2>/dev/null || echo ro"]);
+    assert_eq!(out, "ro\n");
+}
+
+#[test]
+fn a_relative_tmpfs_path_is_refused_and_nothing_is_created() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let result = world.run(&["run", "--rm", "--tmpfs", "cache", &rootfs(), "true"]);
+    hs_tests::assert_tool_error(&result, "hs", "invalid --tmpfs \"cache\"");
+    assert!(world.containers().is_empty());
+}
