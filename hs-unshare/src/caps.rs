@@ -29,19 +29,9 @@ struct CapData {
     inheritable: u32,
 }
 
-/// Limits what the next exec grants to `keep`.
+/// Limits what the next exec grants to `keep`, for this process and the
+/// children it forks from now on (they inherit the bounding set).
 pub fn restrict_exec(keep: CapSet) -> Result<()> {
-    restrict(keep, false)
-}
-
-/// The same, and this process keeps only `keep` too: for the init, which
-/// needs none of them and would otherwise hold more than the processes it
-/// serves (they could not read its /proc files: ptrace's rule).
-pub fn restrict_self(keep: CapSet) -> Result<()> {
-    restrict(keep, true)
-}
-
-fn restrict(keep: CapSet, own_too: bool) -> Result<()> {
     // Up to the first number this kernel does not know (EINVAL), rather
     // than reading /proc/sys/kernel/cap_last_cap: capabilities newer than
     // our names are dropped too.
@@ -61,25 +51,7 @@ fn restrict(keep: CapSet, own_too: bool) -> Result<()> {
             }
         }
     }
-    let mut header = CapHeader {
-        version: CAPABILITY_VERSION_3,
-        pid: 0,
-    };
-    let mut data = [CapData::default(); 2];
-    // SAFETY: a v3 header and the two data structs v3 reads and writes.
-    let r = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
-    Errno::result(r).map_err(sys("capget"))?;
-    for (half, word) in data.iter_mut().enumerate() {
-        let kept = (keep.bits() >> (32 * half)) as u32;
-        word.inheritable &= kept;
-        if own_too {
-            word.permitted &= kept;
-            word.effective &= kept;
-        }
-    }
-    // SAFETY: as above; capset only reads them.
-    let r = unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) };
-    Errno::result(r).map_err(sys("capset"))?;
+    mask_sets(keep, false)?;
     // SAFETY: prctl with integer arguments only. Kernels before 4.3 have no
     // ambient set: nothing to clear there.
     let r = unsafe {
@@ -95,4 +67,36 @@ fn restrict(keep: CapSet, own_too: bool) -> Result<()> {
         Ok(_) | Err(Errno::EINVAL) => Ok(()),
         Err(e) => Err(sys("clearing the ambient capabilities")(e)),
     }
+}
+
+/// This process keeps only `keep` itself: for the init, which needs none
+/// of the others and would otherwise hold more than the processes it
+/// serves (they could not read its /proc files: ptrace's rule). What its
+/// children's exec grants is [`restrict_exec`]'s.
+pub fn restrict_own(keep: CapSet) -> Result<()> {
+    mask_sets(keep, true)
+}
+
+/// Clears the capabilities outside `keep` from the inheritable set, and
+/// with `own` from the permitted and effective sets too.
+fn mask_sets(keep: CapSet, own: bool) -> Result<()> {
+    let mut header = CapHeader {
+        version: CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: a v3 header and the two data structs v3 reads and writes.
+    let r = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
+    Errno::result(r).map_err(sys("capget"))?;
+    for (half, word) in data.iter_mut().enumerate() {
+        let kept = (keep.bits() >> (32 * half)) as u32;
+        word.inheritable &= kept;
+        if own {
+            word.permitted &= kept;
+            word.effective &= kept;
+        }
+    }
+    // SAFETY: as above; capset only reads them.
+    let r = unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) };
+    Errno::result(r).map_err(sys("capset")).map(drop)
 }

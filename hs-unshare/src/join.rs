@@ -46,9 +46,9 @@ pub fn run(
         opened
     };
     let blocked = Blocked::new()?;
+    launch.restrict_caps()?;
     if launch.is_plain() {
         let (prepared, chdir) = launch.prepare_plain()?;
-        launch.restrict_caps()?;
         let child = spawn(
             &prepared,
             chdir.as_deref(),

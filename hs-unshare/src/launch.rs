@@ -61,8 +61,9 @@ impl Launch {
         Ok((Prepared::new(&self.argv, &self.environment())?, chdir))
     }
 
-    /// Limits what the exec grants to `caps` (see [`crate::caps`]); the
-    /// vfork'd launch has the parent do it, as the child inherits it.
+    /// Limits what the exec grants to `caps` (see [`crate::caps`]). Called
+    /// once, by the process every launch path forks from (or execs in):
+    /// the command inherits it.
     pub fn restrict_caps(&self) -> Result<()> {
         match self.caps {
             Some(keep) => crate::caps::restrict_exec(keep),
@@ -71,7 +72,6 @@ impl Launch {
     }
 
     fn prepare(&self) -> Result<Vec<OsString>> {
-        self.restrict_caps()?;
         if let Some(socket) = self.console {
             crate::console::take_over(socket, self.console_size, self.dev_console)?;
         }

@@ -296,6 +296,7 @@ pub fn run(request: Request) -> Result<i32, Failure> {
     if let Some(plan) = &plan {
         rootfs::execute(plan)?;
     }
+    request.launch.restrict_caps()?;
     if let Some(blocked) = &blocked {
         if request.init {
             blocked.install_handlers()?;
@@ -309,7 +310,7 @@ pub fn run(request: Request) -> Result<i32, Failure> {
                         Some(_) => keep.with(hs_common::caps::CAP_KILL),
                         None => keep,
                     };
-                    caps::restrict_self(keep)?;
+                    caps::restrict_own(keep)?;
                 }
                 trace(
                     "init",
