@@ -8,9 +8,10 @@
 #           and hashes on a second thread);
 #   pull:   `hs-image pull` of that tarball as a one-layer gzip image from a
 #           docker-registry on 127.0.0.1, next to `skopeo copy` of the same
-#           image to a dir (target: <= 1.0x). skopeo only downloads; hs-image
-#           also verifies and extracts the layer, so a second peer row
-#           does skopeo copy + tar -xz of the layer (the same work).
+#           image to a dir (target: <= 1.0x). Both download and verify; the
+#           layer stays packed until its first use. A second group times
+#           the extraction too: `hs-image pull --unpack`, and a pull then
+#           its first use (`lowerdirs`), next to skopeo copy + tar -xzf.
 # Standalone: `bench/image.sh` (builds release hs-image if needed).
 # Env: HS_BENCH_BIN, HS_BENCH_TMP, HS_BENCH_LIB (set by bench/run),
 # IMAGE_BENCH_RUNS (5: each run moves 200 MB).
@@ -115,12 +116,16 @@ bench_wait_for 20 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port"
 skopeo copy --quiet --dest-tls-verify=false "oci:$layout:v1" "docker://127.0.0.1:$port/bench/rootfs:v1" >&2
 ref=127.0.0.1:$port/bench/rootfs:v1
 
-# skopeo only downloads; the second peer row does the same work as a pull
-# (download, then unpack the layer).
+# The same work in both groups' rows: download (and verify) only, then
+# download and unpack the layer.
+pulled="env HS_ROOT=$t/hsroot $image pull --insecure $ref"
 fetch_unpack="skopeo copy --quiet --src-tls-verify=false docker://$ref dir:$t/skopeo && mkdir -p $t/x && tar -xzf $t/skopeo/${layer#sha256:} -C $t/x"
-bench_group image-pull "pull of the ${size_mb} MB rootfs as a one-layer gzip image from a loopback registry" \
-	"hs|hs-image pull (download + verify + extract)|env HS_ROOT=$t/hsroot $image pull --insecure $ref|$(bench_fresh_dirs_cmd "$t/hsroot")" \
-	"peer|skopeo copy to dir (download only)|skopeo copy --quiet --src-tls-verify=false docker://$ref dir:$t/skopeo|$(bench_fresh_dirs_cmd "$t/skopeo")" \
+bench_group image-pull "pull of the ${size_mb} MB rootfs as a one-layer gzip image from a loopback registry (download and verify)" \
+	"hs|hs-image pull|$pulled|$(bench_fresh_dirs_cmd "$t/hsroot")" \
+	"peer|skopeo copy to dir|skopeo copy --quiet --src-tls-verify=false docker://$ref dir:$t/skopeo|$(bench_fresh_dirs_cmd "$t/skopeo")"
+bench_group image-pull-unpack "the same pull with the layer unpacked" \
+	"hs|hs-image pull --unpack|$pulled --unpack|$(bench_fresh_dirs_cmd "$t/hsroot")" \
+	"hs|sh -c 'hs-image pull && hs-image lowerdirs' (first use)|sh -c '$pulled >/dev/null && HS_ROOT=$t/hsroot $image lowerdirs $ref'|$(bench_fresh_dirs_cmd "$t/hsroot")" \
 	"peer|sh -c 'skopeo copy to dir && tar -xzf layer'|sh -c '$fetch_unpack'|$(bench_fresh_dirs_cmd "$t/skopeo" "$t/x")"
 
 bench_emit ""
@@ -128,5 +133,6 @@ bench_emit "| target | limit | ratio | |"
 bench_emit "| --- | --- | ---: | --- |"
 bench_target "$BENCH_RUN_NO" "hs-image import / tar -x" "hs-image import rootfs.tar" "tar -xf rootfs.tar" "<=" 1.3
 bench_target "$BENCH_RUN_NO" "hs-image import (gz) / tar -xz" "hs-image import rootfs.tar.gz" "tar -xzf rootfs.tar.gz" "<=" 1.3
-bench_target "$BENCH_RUN_NO" "hs-image pull / skopeo copy" "hs-image pull (download + verify + extract)" "skopeo copy to dir (download only)" "<=" 1.0
-bench_target "$BENCH_RUN_NO" "hs-image pull / (skopeo copy + tar -xz)" "hs-image pull (download + verify + extract)" "sh -c 'skopeo copy to dir && tar -xzf layer'" "<=" 1.0
+bench_target "$BENCH_RUN_NO" "hs-image pull / skopeo copy" "hs-image pull" "skopeo copy to dir" "<=" 1.0
+bench_target "$BENCH_RUN_NO" "hs-image pull --unpack / (skopeo copy + tar -xz)" "hs-image pull --unpack" "sh -c 'skopeo copy to dir && tar -xzf layer'" "<=" 1.0
+bench_target "$BENCH_RUN_NO" "hs-image pull + first use / (skopeo copy + tar -xz)" "sh -c 'hs-image pull && hs-image lowerdirs' (first use)" "sh -c 'skopeo copy to dir && tar -xzf layer'" "<=" 1.0

@@ -55,11 +55,7 @@ pub fn commit(
             let below = parent_config
                 .diff_ids
                 .iter()
-                .map(|d| StagedLayer {
-                    diff_id: d.clone(),
-                    size: 0,
-                    dir: None,
-                })
+                .map(|d| StagedLayer::stored(d))
                 .collect();
             (config, below)
         }

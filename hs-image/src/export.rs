@@ -12,7 +12,7 @@ use crate::tarwrite::{is_opaque, is_whiteout, sorted_names, LayerWriter};
 
 /// Writes the flattened image `reference` as a tar to `out`.
 pub fn export(store: &Store, reference: &str, out: impl Write) -> Result<()> {
-    let info = store.resolve(reference)?;
+    let info = store.resolve_unpacked(reference)?;
     let mut writer = LayerWriter::new(out, false);
     merge(&mut writer, &info.lowerdirs, Path::new(""))?;
     writer.finish()?.flush().ctx("write", "archive")?;

@@ -162,16 +162,16 @@ fn read_ahead<R: Read + Send + 'static>(
 }
 
 /// Reads a stream handed over in chunks through a channel (the
-/// extractor's side of [`read_ahead`], and of a download in `pull`); a
-/// closed channel is the end of the stream.
-pub struct ChunkReader {
+/// extractor's side of [`read_ahead`]); a closed channel is the end of the
+/// stream.
+struct ChunkReader {
     rx: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
     current: Vec<u8>,
     pos: usize,
 }
 
 impl ChunkReader {
-    pub fn new(rx: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>) -> Self {
+    fn new(rx: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>) -> Self {
         Self {
             rx,
             current: Vec::new(),

@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::error::Result;
 use crate::extract::{self, Options};
 use crate::reference::Reference;
-use crate::store::{Stage, StagedLayer, Store};
+use crate::store::{LayerContent, Stage, StagedLayer, Store};
 
 /// Imports `input` (`-` = stdin) as a new image named `name`; returns its id.
 pub fn import(store: &Store, input: &Path, name: Option<&str>) -> Result<String> {
@@ -45,8 +45,29 @@ pub fn stage_layer(
     Ok(StagedLayer {
         diff_id: extracted.diff_id,
         size: extracted.size,
-        dir: Some(dir),
+        content: LayerContent::Extracted(dir),
     })
+}
+
+/// Extracts the archive file `path` (tar or tar.gz) as layer number `n` of
+/// `stage`; what comes out must hash to `diff_id` (`what` names the layer
+/// in the error).
+pub fn stage_layer_file(
+    stage: &Stage,
+    path: &Path,
+    diff_id: &str,
+    what: &str,
+    n: usize,
+) -> Result<StagedLayer> {
+    let layer = stage_layer(stage, crate::archive::open_tar(path)?, n)?;
+    if layer.diff_id != diff_id {
+        return Err(crate::error::Error::DigestMismatch {
+            what: what.into(),
+            expected: diff_id.into(),
+            actual: layer.diff_id,
+        });
+    }
+    Ok(layer)
 }
 
 /// Now, as RFC 3339 in UTC.

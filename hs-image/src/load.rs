@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::config::ImageConfig;
 use crate::error::{Error, IoContext, Result};
 use crate::extract::{self, Options};
-use crate::import::stage_layer;
+use crate::import::stage_layer_file;
 use crate::reference::Reference;
 use crate::store::{Stage, StagedLayer, Store};
 
@@ -116,26 +116,14 @@ fn add(
     let mut layers = Vec::new();
     for (i, ((path, digest), diff_id)) in image.layers.iter().zip(&config.diff_ids).enumerate() {
         if store.has_layer(diff_id) {
-            layers.push(StagedLayer {
-                diff_id: diff_id.clone(),
-                size: 0,
-                dir: None,
-            });
+            layers.push(StagedLayer::stored(diff_id));
             continue;
         }
         if let Some(digest) = digest {
             crate::digest::verify_file(path, digest, &format!("layer {}", rel(dir, path)))?;
         }
-        let reader = crate::archive::open_tar(path)?;
-        let layer = stage_layer(stage, reader, n * 1000 + i)?;
-        if &layer.diff_id != diff_id {
-            return Err(Error::DigestMismatch {
-                what: format!("layer {}", rel(dir, path)),
-                expected: diff_id.clone(),
-                actual: layer.diff_id,
-            });
-        }
-        layers.push(layer);
+        let what = format!("layer {}", rel(dir, path));
+        layers.push(stage_layer_file(stage, path, diff_id, &what, n * 1000 + i)?);
     }
     store.add_image(&bytes, layers, refs)
 }

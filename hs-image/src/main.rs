@@ -40,12 +40,15 @@ enum Command {
         name: Option<String>,
     },
     #[cfg(feature = "pull")]
-    /// Pull an image from a registry (linux/amd64 from a multi-platform index); prints one JSON line.
+    /// Pull an image from a registry (linux/amd64 from a multi-platform index); layers are extracted on first use; prints one JSON line.
     Pull {
         reference: String,
         /// Plain http to the registry (e.g. one on 127.0.0.1).
         #[arg(long)]
         insecure: bool,
+        /// Extract the layers now, not on first use.
+        #[arg(long)]
+        unpack: bool,
         /// USER:PASSWORD for the registry's token service.
         #[arg(long, env = "HS_REGISTRY_CREDENTIALS", hide_env_values = true)]
         creds: Option<String>,
@@ -106,11 +109,13 @@ fn run(command: Command, store: &Store) -> Result<i32, Failure> {
         Command::Pull {
             reference,
             insecure,
+            unpack,
             creds,
         } => {
             let options = hs_image::pull::PullOptions {
                 insecure,
                 credentials: creds,
+                unpack,
             };
             print_json(&hs_image::pull::pull(store, &reference, &options)?)?;
         }

@@ -1,10 +1,13 @@
 //! `pull`: the OCI distribution protocol through oci-client (token auth,
 //! manifest lists and OCI indexes resolved to linux/<this arch>). Every blob
-//! is digest-checked by the client and every layer's diff id by us while it
-//! is extracted; layers the store already has are not downloaded again.
-//! Only this module links an async runtime, and only for the pull itself.
+//! is digest-checked by the client; layers the store already has are not
+//! downloaded again. A layer is stored as its blob and extracted on first
+//! use (`Store::unpack`, which checks its diff id), as containerd fetches
+//! and unpacks in two steps; `--unpack` does both now. Only this module
+//! links an async runtime, and only for the pull itself.
 
-use std::io::IsTerminal;
+use std::fs::File;
+use std::io::{IsTerminal, Write};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -16,14 +19,11 @@ use oci_client::secrets::RegistryAuth;
 use serde::Serialize;
 use tokio::io::AsyncWrite;
 
-use std::sync::mpsc::SyncSender;
-
 use crate::config::ImageConfig;
 use crate::error::{Error, IoContext, Result};
-use crate::extract::ChunkReader;
-use crate::import::stage_layer;
+use crate::import::stage_layer_file;
 use crate::reference::Reference;
-use crate::store::{StagedLayer, Store};
+use crate::store::{LayerContent, StagedLayer, Store};
 
 #[derive(Debug, Clone, Default)]
 pub struct PullOptions {
@@ -31,6 +31,8 @@ pub struct PullOptions {
     pub insecure: bool,
     /// `USER:PASSWORD` for the registry (its token service).
     pub credentials: Option<String>,
+    /// Extract the layers now instead of on first use.
+    pub unpack: bool,
 }
 
 /// What a pull added.
@@ -43,6 +45,8 @@ pub struct Pulled {
     /// Layers downloaded (the others were in the store already).
     pub downloaded: usize,
     pub layers: usize,
+    /// Layers extracted by `--unpack`.
+    pub unpacked: usize,
 }
 
 pub fn pull(store: &Store, reference: &str, options: &PullOptions) -> Result<Pulled> {
@@ -108,56 +112,60 @@ pub fn pull(store: &Store, reference: &str, options: &PullOptions) -> Result<Pul
             if let Some(bar) = &bar {
                 bar.inc(descriptor.size.max(0) as u64);
             }
-            layers.push(StagedLayer {
-                diff_id: diff_id.clone(),
-                size: 0,
-                dir: None,
-            });
+            layers.push(StagedLayer::stored(diff_id));
             continue;
         }
-        // The layer is extracted while it downloads; it only counts once
-        // the client has verified the blob's digest and we the diff id.
-        let (tx, rx) = std::sync::mpsc::sync_channel(16);
-        let writer = ChannelWriter {
-            tx: Some(tx),
+        let path = stage.path().join(format!("blob-{i}"));
+        let file = File::create(&path).ctx("create", &path)?;
+        let mut writer = FileWriter {
+            file,
             bar: bar.clone(),
         };
-        let (download, extraction) = std::thread::scope(|scope| {
-            let extraction = scope.spawn(|| {
-                let reader = crate::archive::tar_stream(ChunkReader::new(rx), &descriptor.digest)?;
-                stage_layer(&stage, reader, i)
-            });
-            let download = runtime.block_on(client.pull_blob(&oci_ref, descriptor, writer));
-            (download, extraction.join())
-        });
-        let extraction = extraction
-            .unwrap_or_else(|_| Err(registry_error("layer extraction thread failed".into())));
-        if let Err(e) = download {
-            return Err(map(e));
-        }
-        let layer = extraction?;
+        runtime
+            .block_on(client.pull_blob(&oci_ref, descriptor, &mut writer))
+            .map_err(|e| match e {
+                OciDistributionError::IoError(io) => Error::io("write", &path, io),
+                other => map(other),
+            })?;
+        // Refused now, not at the first run: what is not a tar or a
+        // tar.gz (the start of the stream is all this reads).
+        let file = File::open(&path).ctx("open", &path)?;
+        crate::archive::tar_stream(file, &format!("layer {}", descriptor.digest))?;
         downloaded += 1;
         hs_common::trace::log("layer-downloaded", &descriptor.digest);
-        if &layer.diff_id != diff_id {
-            return Err(Error::DigestMismatch {
-                what: format!("layer {}", descriptor.digest),
-                expected: diff_id.clone(),
-                actual: layer.diff_id,
-            });
-        }
-        layers.push(layer);
+        layers.push(if options.unpack {
+            let what = format!("layer {}", descriptor.digest);
+            stage_layer_file(&stage, &path, diff_id, &what, i)?
+        } else {
+            StagedLayer {
+                diff_id: diff_id.clone(),
+                size: descriptor.size.max(0) as u64,
+                content: LayerContent::Packed {
+                    file: path,
+                    digest: descriptor.digest.clone(),
+                },
+            }
+        });
     }
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
     let count = layers.len();
     let id = store.add_image(&config_bytes, layers, std::slice::from_ref(&key))?;
+    // Layers another pull left packed are extracted too: `--unpack`
+    // promises an image ready to run.
+    let unpacked = if options.unpack {
+        store.unpack(&id)? + downloaded
+    } else {
+        0
+    };
     Ok(Pulled {
         id,
         reference: key,
         digest,
         downloaded,
         layers: count,
+        unpacked,
     })
 }
 
@@ -217,31 +225,21 @@ fn progress(total: u64) -> Option<ProgressBar> {
     Some(bar)
 }
 
-/// Hands downloaded bytes to the extraction thread and advances the
-/// progress bar. A full channel blocks the download (the runtime has
-/// nothing else to do): that is the backpressure. Dropping it is EOF.
-struct ChannelWriter {
-    tx: Option<SyncSender<std::io::Result<Vec<u8>>>>,
+/// Writes downloaded bytes to the blob's staging file and advances the
+/// progress bar. Blocking writes: the runtime has nothing else to do.
+struct FileWriter {
+    file: File,
     bar: Option<ProgressBar>,
 }
 
-impl AsyncWrite for ChannelWriter {
+impl AsyncWrite for FileWriter {
     fn poll_write(
         self: Pin<&mut Self>,
         _: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
-        let sent = this
-            .tx
-            .as_ref()
-            .is_some_and(|tx| tx.send(Ok(buf.to_vec())).is_ok());
-        if !sent {
-            // The extractor refused the layer. The rest is still read so
-            // the client can check the digest: a corrupted blob is then
-            // reported as such, not as whatever its garbage looked like.
-            this.tx = None;
-        }
+        this.file.write_all(buf)?;
         if let Some(bar) = &this.bar {
             bar.inc(buf.len() as u64);
         }
@@ -253,7 +251,6 @@ impl AsyncWrite for ChannelWriter {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        self.get_mut().tx = None;
         Poll::Ready(Ok(()))
     }
 }

@@ -1,16 +1,18 @@
 //! The content-addressed store under `$HS_ROOT/images/`:
 //!
 //! ```text
-//! blobs/sha256/<hex>    image configs (the id of an image is its config's digest)
+//! blobs/sha256/<hex>    image configs (the id of an image is its config's digest),
+//!                       and pulled layers not unpacked yet (their compressed blob)
 //! layers/<hex>/         each layer extracted once, named by its diff id, shared
 //! index.json            references (name:tag → id) and image entries, written atomically
 //! lock                  flock taken by every change
 //! tmp/<pid>-<start>-<n> staging of one running command, renamed into place
 //! ```
 //!
-//! Readers (`resolve`, `lowerdirs`, `list`) take no lock: every file they
-//! read is replaced atomically, and a reference is written only after the
-//! layers and config it points at are in place.
+//! Readers (`resolve`, `list`) take no lock: every file they read is
+//! replaced atomically, and a reference is written only after the layers
+//! and config it points at are in place. A pulled layer is in place as its
+//! verified blob: `unpack` extracts it on first use (see `Index::packed`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -23,7 +25,9 @@ use crate::config::{ImageConfig, RunConfig};
 use crate::error::{Error, IoContext, Result};
 use crate::reference::Reference;
 
-const INDEX_VERSION: u32 = 1;
+// 2: layers may be packed (`Index::packed`); a tool that knows only 1
+// would take them for missing.
+const INDEX_VERSION: u32 = 2;
 
 /// The whole of `index.json`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -34,16 +38,23 @@ struct Index {
     refs: BTreeMap<String, String>,
     #[serde(default)]
     images: BTreeMap<String, ImageEntry>,
-    /// Diff id → bytes of the layer's uncompressed tar.
+    /// Diff id → bytes of the layer's uncompressed tar (of its blob while
+    /// it is packed).
     #[serde(default)]
     layer_sizes: BTreeMap<String, u64>,
+    /// Diff id → digest of the blob a pulled layer is kept in until its
+    /// first use. A pull only downloads and verifies, as `skopeo copy`
+    /// does; extracting is `unpack`'s, once, when something needs the
+    /// layer's dir (`hs run`, `lowerdirs`, `export`) or `pull --unpack`.
+    #[serde(default)]
+    packed: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct ImageEntry {
     /// Diff ids, bottom layer first.
     layers: Vec<String>,
-    /// Uncompressed bytes of all layers.
+    /// Bytes of all layers (`Index::layer_sizes`).
     size: u64,
     created: Option<String>,
 }
@@ -55,8 +66,11 @@ pub struct ImageInfo {
     pub id: String,
     /// The stored reference that matched, if it was not an id.
     pub reference: Option<String>,
-    /// Layer directories for overlayfs, top layer first.
+    /// Layer directories for overlayfs, top layer first. Those of packed
+    /// layers exist only once `unpack` has run.
     pub lowerdirs: Vec<PathBuf>,
+    /// Diff ids of the layers still packed (see `Store::unpack`).
+    pub packed: Vec<String>,
     /// Entrypoint, Cmd, Env, WorkingDir, User.
     pub config: RunConfig,
     pub size: u64,
@@ -82,13 +96,35 @@ pub struct Removed {
     pub deleted: Option<String>,
 }
 
-/// A layer ready to be added with an image: extracted into a staging dir,
-/// or already in the store (`dir` None).
+/// A layer ready to be added with an image.
 #[derive(Debug)]
 pub struct StagedLayer {
     pub diff_id: String,
+    /// Bytes of its uncompressed tar (of its blob when packed).
     pub size: u64,
-    pub dir: Option<PathBuf>,
+    pub content: LayerContent,
+}
+
+#[derive(Debug)]
+pub enum LayerContent {
+    /// In the store already (extracted or packed).
+    Stored,
+    /// Extracted into this staging dir.
+    Extracted(PathBuf),
+    /// A blob with a verified digest in this staging file, to be extracted
+    /// on first use.
+    Packed { file: PathBuf, digest: String },
+}
+
+impl StagedLayer {
+    /// A layer the store already has.
+    pub fn stored(diff_id: &str) -> StagedLayer {
+        StagedLayer {
+            diff_id: diff_id.into(),
+            size: 0,
+            content: LayerContent::Stored,
+        }
+    }
 }
 
 pub struct Store {
@@ -125,8 +161,18 @@ impl Store {
             .join(crate::digest::hex_of(diff_id)?))
     }
 
+    /// Whether the layer is stored, extracted or packed.
     pub fn has_layer(&self, diff_id: &str) -> bool {
-        self.layer_dir(diff_id).map(|d| d.is_dir()).unwrap_or(false)
+        self.layer_dir(diff_id).is_ok_and(|d| d.is_dir())
+            || self
+                .read_index()
+                .is_ok_and(|index| self.packed_blob(&index, diff_id).is_some())
+    }
+
+    /// The blob file of a packed layer, if it is one and the file is there.
+    fn packed_blob(&self, index: &Index, diff_id: &str) -> Option<PathBuf> {
+        let digest = index.packed.get(diff_id)?;
+        self.blob_path(digest).ok().filter(|p| p.is_file())
     }
 
     fn blob_path(&self, digest: &str) -> Result<PathBuf> {
@@ -146,34 +192,93 @@ impl Store {
             .get(&id)
             .ok_or_else(|| Error::NotFound(reference.into()))?;
         let config = self.config(&id)?;
-        let lowerdirs = entry
-            .layers
-            .iter()
-            .rev()
-            .map(|d| {
-                let dir = self.layer_dir(d)?;
-                if !dir.is_dir() {
+        let mut packed = Vec::new();
+        let mut lowerdirs = Vec::new();
+        for d in entry.layers.iter().rev() {
+            let dir = self.layer_dir(d)?;
+            if !dir.is_dir() {
+                if self.packed_blob(&index, d).is_none() {
                     return Err(Error::Store(
                         self.dir.display().to_string(),
                         format!("layer {d} of image {id} is missing"),
                     ));
                 }
-                Ok(dir)
-            })
-            .collect::<Result<Vec<_>>>()?;
+                packed.push(d.clone());
+            }
+            lowerdirs.push(dir);
+        }
         Ok(ImageInfo {
             id,
             reference: matched,
             lowerdirs,
+            packed,
             config: config.run,
             size: entry.size,
             created: entry.created.clone(),
         })
     }
 
-    /// The layer dirs of `reference`, top first (overlayfs lowerdir order).
+    /// `resolve`, with every layer extracted: what needs the layer dirs
+    /// themselves (running, exporting) calls this.
+    pub fn resolve_unpacked(&self, reference: &str) -> Result<ImageInfo> {
+        let info = self.resolve(reference)?;
+        if info.packed.is_empty() {
+            return Ok(info);
+        }
+        self.unpack(&info.id)?;
+        self.resolve(&info.id)
+    }
+
+    /// The layer dirs of `reference`, top first (overlayfs lowerdir order),
+    /// unpacked.
     pub fn lowerdirs(&self, reference: &str) -> Result<Vec<PathBuf>> {
-        Ok(self.resolve(reference)?.lowerdirs)
+        Ok(self.resolve_unpacked(reference)?.lowerdirs)
+    }
+
+    /// Extracts the packed layers of image `id` (a pull's blobs) into
+    /// their layer dirs, checking each against its diff id, and deletes
+    /// the blobs; returns how many it extracted. Under the lock, so two
+    /// first runs of an image extract it once; a layer counts as soon as
+    /// it is in place, so an interrupted unpack keeps what it finished.
+    pub fn unpack(&self, id: &str) -> Result<usize> {
+        let has_packed = |index: &Index| {
+            index
+                .images
+                .get(id)
+                .is_some_and(|e| e.layers.iter().any(|l| index.packed.contains_key(l)))
+        };
+        if !has_packed(&self.read_index()?) {
+            return Ok(0);
+        }
+        let _lock = self.lock()?;
+        let mut index = self.read_index()?;
+        let layers = match index.images.get(id) {
+            Some(entry) => entry.layers.clone(),
+            None => return Err(Error::NotFound(id.into())),
+        };
+        let stage = self.stage()?;
+        let mut unpacked = 0;
+        for (n, diff_id) in layers.iter().enumerate() {
+            let Some(digest) = index.packed.get(diff_id).cloned() else {
+                continue;
+            };
+            let target = self.layer_dir(diff_id)?;
+            if !target.is_dir() {
+                let blob = self.blob_path(&digest)?;
+                let what = format!("layer {digest} of image {id}");
+                let layer = crate::import::stage_layer_file(&stage, &blob, diff_id, &what, n)?;
+                if let LayerContent::Extracted(dir) = &layer.content {
+                    std::fs::rename(dir, &target).ctx("store layer", &target)?;
+                }
+                index.layer_sizes.insert(diff_id.clone(), layer.size);
+                unpacked += 1;
+            }
+            index.packed.remove(diff_id);
+            refresh_sizes(&mut index);
+            self.write_index(&index)?;
+            let _ = std::fs::remove_file(self.blob_path(&digest)?);
+        }
+        Ok(unpacked)
     }
 
     /// The parsed config of image `id`.
@@ -237,6 +342,7 @@ impl Store {
             "created": info.created,
             "layers": config.diff_ids,
             "lowerdirs": info.lowerdirs,
+            "packed": info.packed,
             "config": config.value,
         }))
     }
@@ -275,6 +381,7 @@ impl Store {
         }
         removed.untagged.append(&mut doomed);
         let mut gone_layers = Vec::new();
+        let mut gone_blobs = Vec::new();
         if !still_tagged {
             if let Some(entry) = index.images.remove(&id) {
                 let in_use: BTreeSet<&String> = index
@@ -290,12 +397,17 @@ impl Store {
             }
             for layer in &gone_layers {
                 index.layer_sizes.remove(layer);
+                if let Some(digest) = index.packed.remove(layer) {
+                    gone_blobs.push(digest);
+                }
             }
             removed.deleted = Some(id.clone());
         }
         self.write_index(&index)?;
         if removed.deleted.is_some() {
-            let _ = std::fs::remove_file(self.blob_path(&id)?);
+            for blob in gone_blobs.iter().chain([&id]) {
+                let _ = std::fs::remove_file(self.blob_path(blob)?);
+            }
             let stage = self.stage()?;
             for layer in gone_layers {
                 let dir = self.layer_dir(&layer)?;
@@ -358,9 +470,10 @@ impl Store {
         })
     }
 
-    /// Makes an image visible: moves its staged layers into place (a layer
-    /// that appeared meanwhile wins, the staged copy is dropped), writes the
-    /// config blob, then the index entry and the references.
+    /// Makes an image visible: moves its staged layers (dirs or packed
+    /// blobs) into place (a layer that appeared meanwhile wins, the staged
+    /// copy is dropped), writes the config blob, then the index entry and
+    /// the references.
     pub fn add_image(
         &self,
         config: &[u8],
@@ -389,12 +502,19 @@ impl Store {
             index.layer_sizes.insert(layer.diff_id.clone(), layer_size);
             size += layer_size;
             let target = self.layer_dir(&layer.diff_id)?;
-            if target.is_dir() {
+            if target.is_dir() || self.packed_blob(&index, &layer.diff_id).is_some() {
                 continue;
             }
-            match &layer.dir {
-                Some(staged) => std::fs::rename(staged, &target).ctx("store layer", &target)?,
-                None => {
+            match &layer.content {
+                LayerContent::Extracted(staged) => {
+                    std::fs::rename(staged, &target).ctx("store layer", &target)?
+                }
+                LayerContent::Packed { file, digest } => {
+                    let blob = self.blob_path(digest)?;
+                    std::fs::rename(file, &blob).ctx("store layer blob", &blob)?;
+                    index.packed.insert(layer.diff_id.clone(), digest.clone());
+                }
+                LayerContent::Stored => {
                     return Err(Error::Store(
                         self.dir.display().to_string(),
                         format!("layer {} was removed meanwhile; try again", layer.diff_id),
@@ -458,6 +578,18 @@ impl Store {
         let bytes = serde_json::to_vec_pretty(&index)
             .map_err(|e| Error::Store(path.display().to_string(), e.to_string()))?;
         hs_common::atomic::write_atomic(&path, &bytes).ctx("write", &path)
+    }
+}
+
+/// Recomputes each image's size from its layers' (a layer's changes when
+/// it is unpacked).
+fn refresh_sizes(index: &mut Index) {
+    for entry in index.images.values_mut() {
+        entry.size = entry
+            .layers
+            .iter()
+            .filter_map(|l| index.layer_sizes.get(l))
+            .sum();
     }
 }
 

@@ -421,6 +421,9 @@ pub struct PullArgs {
     /// Plain http to the registry (e.g. one on 127.0.0.1)
     #[arg(long)]
     pub insecure: bool,
+    /// Extract the layers now, not at the image's first run
+    #[arg(long)]
+    pub unpack: bool,
     pub reference: String,
 }
 

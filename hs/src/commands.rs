@@ -132,6 +132,9 @@ fn run(args: RunArgs) -> Outcome {
         );
         return Ok(0);
     }
+    if let hs_state::Rootfs::Image { id, .. } = &spec.config.rootfs {
+        image::unpack(store.root(), id)?;
+    }
     let tools = Tools::find()?;
     let detach = spec.detach;
     let interactive = spec.config.interactive;

@@ -25,6 +25,15 @@ pub fn store(hs_root: &Path) -> Result<hs_image::Store> {
     hs_image::Store::open(&hs_root.join("images")).map_err(|e| HsError::Image(e.to_string()))
 }
 
+/// Extracts what a pull left packed of image `id` (once, for the first
+/// container of it; nothing to do after that).
+pub fn unpack(hs_root: &Path, id: &str) -> Result<()> {
+    store(hs_root)?
+        .unpack(id)
+        .map(drop)
+        .map_err(|e| HsError::Image(e.to_string()))
+}
+
 /// The stored image `word` names, if any. Unless `forced` (`--image`), only
 /// a reference name or a full `sha256:` id counts: a command word such as
 /// `dd` must not be taken for an image id prefix.

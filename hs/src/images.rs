@@ -115,8 +115,10 @@ pub fn pull(args: PullArgs) -> Outcome {
     let tool = hs_common::sibling::sibling("hs-image")?;
     let mut cmd = std::process::Command::new(tool);
     cmd.arg("pull").arg(&args.reference);
-    if args.insecure {
-        cmd.arg("--insecure");
+    for (set, flag) in [(args.insecure, "--insecure"), (args.unpack, "--unpack")] {
+        if set {
+            cmd.arg(flag);
+        }
     }
     let out = cmd
         .stderr(std::process::Stdio::inherit())

@@ -3,15 +3,39 @@
 
 mod image_support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
 use hs_tests::{assert_tool_error, run, Env};
 use image_support::*;
+use tempfile::TempDir;
 
 fn pull(env: &Env, reference: &str) -> serde_json::Value {
     let out = image_ok(env, &["pull", "--insecure", reference]);
     serde_json::from_str(out.trim()).unwrap()
+}
+
+/// The busybox image pushed to a registry of its own.
+struct Pushed {
+    registry: Registry,
+    layout: PathBuf,
+    reference: String,
+    _dir: TempDir,
+}
+
+/// Starts a registry and pushes the busybox image to it as `repo_tag`.
+fn push_busybox(repo_tag: &str) -> Pushed {
+    let registry = Registry::start();
+    let dir = hs_tests::tempdir_in_target("pull");
+    let layout = dir.path().join("layout");
+    busybox_layout(&layout, "v1");
+    registry.push(&layout, "v1", repo_tag);
+    Pushed {
+        reference: registry.reference(repo_tag),
+        registry,
+        layout,
+        _dir: dir,
+    }
 }
 
 /// The digests of the layer blobs of the layout's single image.
@@ -38,16 +62,12 @@ fn pulled_image_runs() {
         return;
     }
     let env = Env::new();
-    let registry = Registry::start();
-    let dir = hs_tests::tempdir_in_target("pull");
-    let layout = dir.path().join("layout");
-    busybox_layout(&layout, "v1");
-    registry.push(&layout, "v1", "test/bb:v1");
-    let reference = registry.reference("test/bb:v1");
-    let pulled = pull(&env, &reference);
-    assert_eq!(pulled["reference"], reference);
+    let pushed = push_busybox("test/bb:v1");
+    let reference = &pushed.reference;
+    let pulled = pull(&env, reference);
+    assert_eq!(pulled["reference"], *reference);
     assert_eq!(pulled["downloaded"], 1);
-    let (code, out, err) = run_in_image(&lowerdirs(&env, &reference), "cat /etc/hostname");
+    let (code, out, err) = run_in_image(&lowerdirs(&env, reference), "cat /etc/hostname");
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "busybox\n");
 }
@@ -58,20 +78,16 @@ fn second_pull_downloads_no_layer() {
         return;
     }
     let env = Env::new();
-    let registry = Registry::start();
-    let dir = hs_tests::tempdir_in_target("pull");
-    let layout = dir.path().join("layout");
-    busybox_layout(&layout, "v1");
-    registry.push(&layout, "v1", "test/again:v1");
-    let layer = &layer_digests(&layout)[0];
-    let reference = registry.reference("test/again:v1");
-    pull(&env, &reference);
-    let fetched = registry.blob_gets("test/again", layer);
+    let pushed = push_busybox("test/again:v1");
+    let layer = &layer_digests(&pushed.layout)[0];
+    let reference = &pushed.reference;
+    pull(&env, reference);
+    let fetched = pushed.registry.blob_gets("test/again", layer);
     assert_eq!(fetched, 1, "first pull fetched the layer {fetched} times");
-    let second = pull(&env, &reference);
+    let second = pull(&env, reference);
     assert_eq!(second["downloaded"], 0);
     assert_eq!(
-        registry.blob_gets("test/again", layer),
+        pushed.registry.blob_gets("test/again", layer),
         1,
         "layer downloaded again"
     );
@@ -83,18 +99,14 @@ fn pull_by_digest() {
         return;
     }
     let env = Env::new();
-    let registry = Registry::start();
-    let dir = hs_tests::tempdir_in_target("pull");
-    let layout = dir.path().join("layout");
-    busybox_layout(&layout, "v1");
-    registry.push(&layout, "v1", "test/dig:v1");
+    let pushed = push_busybox("test/dig:v1");
     let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(pushed.layout.join("index.json")).unwrap()).unwrap();
     let digest = index["manifests"][0]["digest"]
         .as_str()
         .unwrap()
         .to_string();
-    let reference = registry.reference(&format!("test/dig@{digest}"));
+    let reference = pushed.registry.reference(&format!("test/dig@{digest}"));
     let pulled = pull(&env, &reference);
     assert_eq!(pulled["digest"], digest);
     let listed = image_ok(&env, &["ls"]);
@@ -184,15 +196,11 @@ fn missing_tag_is_a_clear_error() {
         return;
     }
     let env = Env::new();
-    let registry = Registry::start();
-    let dir = hs_tests::tempdir_in_target("pull");
-    let layout = dir.path().join("layout");
-    busybox_layout(&layout, "v1");
-    registry.push(&layout, "v1", "test/tagged:v1");
+    let pushed = push_busybox("test/tagged:v1");
     let result = run(hs_image(&env).args([
         "pull",
         "--insecure",
-        &registry.reference("test/tagged:nope"),
+        &pushed.registry.reference("test/tagged:nope"),
     ]));
     assert_tool_error(&result, "hs-image", "manifest unknown");
     assert_store_empty(&env);
@@ -204,18 +212,13 @@ fn corrupted_blob_is_refused() {
         return;
     }
     let env = Env::new();
-    let registry = Registry::start();
-    let dir = hs_tests::tempdir_in_target("pull");
-    let layout = dir.path().join("layout");
-    busybox_layout(&layout, "v1");
-    registry.push(&layout, "v1", "test/corrupt:v1");
-    let stored = registry.blob_path(&layer_digests(&layout)[0]);
+    let pushed = push_busybox("test/corrupt:v1");
+    let stored = pushed.registry.blob_path(&layer_digests(&pushed.layout)[0]);
     let mut bytes = std::fs::read(&stored).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
     std::fs::write(&stored, bytes).unwrap();
-    let result =
-        run(hs_image(&env).args(["pull", "--insecure", &registry.reference("test/corrupt:v1")]));
+    let result = run(hs_image(&env).args(["pull", "--insecure", &pushed.reference]));
     assert_tool_error(&result, "hs-image", "digest mismatch");
     assert_store_empty(&env);
 }
@@ -241,22 +244,15 @@ fn http_status(addr: &str, path: &str) -> String {
     response.lines().next().unwrap_or_default().to_string()
 }
 
-#[test]
-fn layer_escaping_its_dir_is_refused_on_pull() {
-    if !hs_tests::require_root() {
-        return;
-    }
-    let env = Env::new();
-    let registry = Registry::start();
-    let dir = hs_tests::tempdir_in_target("pull");
-    let layout = dir.path().join("layout");
+/// An image whose layer writes `/tmp/NAME` through a symlinked parent.
+fn push_escaping_image(registry: &Registry, layout: &Path, repo_tag: &str, name: &str) {
     let evil = {
         let mut b = tar::Builder::new(Vec::new());
         raw_entry(&mut b, tar::EntryType::Symlink, "out", "/tmp", b"");
         raw_entry(
             &mut b,
             tar::EntryType::Regular,
-            "out/hs-pulled-evil",
+            &format!("out/{name}"),
             "",
             b"x",
         );
@@ -268,11 +264,174 @@ fn layer_escaping_its_dir_is_refused_on_pull() {
         gzip: true,
         cmd: vec!["/bin/sh"],
     };
-    write_oci_layout(&layout, &[image], "v1");
-    registry.push(&layout, "v1", "test/evil:v1");
-    let result =
-        run(hs_image(&env).args(["pull", "--insecure", &registry.reference("test/evil:v1")]));
+    write_oci_layout(layout, &[image], "v1");
+    registry.push(layout, "v1", repo_tag);
+}
+
+/// What `inspect` says of the image.
+fn inspect(env: &Env, image: &str) -> serde_json::Value {
+    serde_json::from_str(&image_ok(env, &["inspect", image])).unwrap()
+}
+
+/// The entries of a store subdir (`layers`, `blobs/sha256`, `tmp`).
+fn store_entries(env: &Env, sub: &str) -> Vec<String> {
+    std::fs::read_dir(env.root().join("images").join(sub))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn pulled_layer_stays_packed_until_its_first_use() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let env = Env::new();
+    let pushed = push_busybox("test/lazy:v1");
+    let blob = layer_digests(&pushed.layout)[0].replace("sha256:", "");
+    let reference = &pushed.reference;
+    pull(&env, reference);
+    let diff_ids = inspect(&env, reference)["layers"].clone();
+    assert_eq!(inspect(&env, reference)["packed"], diff_ids);
+    assert!(store_entries(&env, "layers").is_empty());
+    assert!(store_entries(&env, "blobs/sha256").contains(&blob));
+
+    let layer = std::path::PathBuf::from(lowerdirs(&env, reference));
+    assert!(layer.join("bin/busybox").is_file());
+    assert_eq!(inspect(&env, reference)["packed"], serde_json::json!([]));
+    assert!(!store_entries(&env, "blobs/sha256").contains(&blob));
+}
+
+#[test]
+fn pull_unpack_extracts_the_layers_at_once() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let env = Env::new();
+    let pushed = push_busybox("test/eager:v1");
+    let reference = &pushed.reference;
+    let out = image_ok(&env, &["pull", "--insecure", "--unpack", reference]);
+    let pulled: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(pulled["unpacked"], 1);
+    assert_eq!(inspect(&env, reference)["packed"], serde_json::json!([]));
+    assert_eq!(store_entries(&env, "layers").len(), 1);
+    let layer_blob = layer_digests(&pushed.layout)[0].replace("sha256:", "");
+    assert!(!store_entries(&env, "blobs/sha256").contains(&layer_blob));
+}
+
+#[test]
+fn two_first_uses_at_once_both_get_the_layer() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let env = Env::new();
+    let pushed = push_busybox("test/race:v1");
+    let reference = &pushed.reference;
+    pull(&env, reference);
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            hs_image(&env)
+                .args(["lowerdirs", reference])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outputs: Vec<_> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    for out in &outputs {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(outputs[0].stdout, outputs[1].stdout);
+    assert_eq!(store_entries(&env, "layers").len(), 1);
+    assert!(store_entries(&env, "tmp").is_empty());
+}
+
+#[test]
+fn packed_layer_not_matching_its_diff_id_is_refused_on_first_use() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let env = Env::new();
+    let pushed = push_busybox("test/swapped:v1");
+    let reference = &pushed.reference;
+    pull(&env, reference);
+    let blob = layer_digests(&pushed.layout)[0].replace("sha256:", "");
+    let other = {
+        let mut b = tar::Builder::new(Vec::new());
+        raw_entry(&mut b, tar::EntryType::Regular, "other", "", b"x");
+        b.into_inner().unwrap()
+    };
+    std::fs::write(
+        env.root().join("images/blobs/sha256").join(&blob),
+        gzip_bytes(&other),
+    )
+    .unwrap();
+    let result = run(hs_image(&env).args(["lowerdirs", reference]));
+    assert_tool_error(&result, "hs-image", "digest mismatch");
+    assert!(store_entries(&env, "layers").is_empty());
+    assert!(store_entries(&env, "tmp").is_empty());
+}
+
+#[test]
+fn removing_a_packed_image_deletes_its_blob() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let env = Env::new();
+    let pushed = push_busybox("test/gone:v1");
+    let reference = &pushed.reference;
+    pull(&env, reference);
+    image_ok(&env, &["rm", reference]);
+    assert_store_empty(&env);
+}
+
+#[test]
+fn layer_escaping_its_dir_is_refused_on_first_use() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let env = Env::new();
+    let registry = Registry::start();
+    let dir = hs_tests::tempdir_in_target("pull");
+    let layout = dir.path().join("layout");
+    push_escaping_image(&registry, &layout, "test/evil:v1", "hs-pulled-evil");
+    let reference = registry.reference("test/evil:v1");
+    pull(&env, &reference);
+    let result = run(hs_image(&env).args(["lowerdirs", &reference]));
     assert_tool_error(&result, "hs-image", "a parent is a symlink");
     assert!(!Path::new("/tmp/hs-pulled-evil").exists());
+    assert!(store_entries(&env, "layers").is_empty());
+    assert!(store_entries(&env, "tmp").is_empty());
+}
+
+#[test]
+fn layer_escaping_its_dir_is_refused_by_pull_unpack() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let env = Env::new();
+    let registry = Registry::start();
+    let dir = hs_tests::tempdir_in_target("pull");
+    let layout = dir.path().join("layout");
+    push_escaping_image(&registry, &layout, "test/evil2:v1", "hs-pulled-evil2");
+    let result = run(hs_image(&env).args([
+        "pull",
+        "--insecure",
+        "--unpack",
+        &registry.reference("test/evil2:v1"),
+    ]));
+    assert_tool_error(&result, "hs-image", "a parent is a symlink");
+    assert!(!Path::new("/tmp/hs-pulled-evil2").exists());
     assert_store_empty(&env);
 }
