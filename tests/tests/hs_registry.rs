@@ -4,7 +4,7 @@ mod hs_support;
 mod image_support;
 
 use hs_support::World;
-use image_support::{busybox_layout, Registry};
+use image_support::{busybox_layout, push_escaping_image, Registry};
 
 #[test]
 fn loaded_oci_layout_runs_by_its_id() {
@@ -65,4 +65,25 @@ fn pull_of_a_missing_tag_fails_with_one_error_line_and_125() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("error:"), "{err}");
     assert!(world.ok(&["images", "-q"]).trim().is_empty());
+}
+
+#[test]
+fn run_of_a_pulled_image_whose_layer_is_unsafe_fails_with_125_and_leaves_no_container() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let registry = Registry::start();
+    let dir = hs_tests::tempdir_in_target("hs-pull");
+    let layout = dir.path().join("layout");
+    push_escaping_image(&registry, &layout, "test/evil:v1", "hs-run-pulled-evil");
+    let reference = registry.reference("test/evil:v1");
+    world.ok(&["pull", "--insecure", &reference]);
+    let (code, out, err) = world.run(&["run", "--rm", &reference, "true"]);
+    assert_eq!(code, 125, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("a parent is a symlink"), "{err}");
+    assert!(!std::path::Path::new("/tmp/hs-run-pulled-evil").exists());
+    assert!(world.ok(&["ps", "-a", "-q"]).trim().is_empty());
 }

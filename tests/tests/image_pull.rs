@@ -244,30 +244,6 @@ fn http_status(addr: &str, path: &str) -> String {
     response.lines().next().unwrap_or_default().to_string()
 }
 
-/// An image whose layer writes `/tmp/NAME` through a symlinked parent.
-fn push_escaping_image(registry: &Registry, layout: &Path, repo_tag: &str, name: &str) {
-    let evil = {
-        let mut b = tar::Builder::new(Vec::new());
-        raw_entry(&mut b, tar::EntryType::Symlink, "out", "/tmp", b"");
-        raw_entry(
-            &mut b,
-            tar::EntryType::Regular,
-            &format!("out/{name}"),
-            "",
-            b"x",
-        );
-        b.into_inner().unwrap()
-    };
-    let image = OciImage {
-        arch: "amd64",
-        layers: vec![evil],
-        gzip: true,
-        cmd: vec!["/bin/sh"],
-    };
-    write_oci_layout(layout, &[image], "v1");
-    registry.push(layout, "v1", repo_tag);
-}
-
 /// What `inspect` says of the image.
 fn inspect(env: &Env, image: &str) -> serde_json::Value {
     serde_json::from_str(&image_ok(env, &["inspect", image])).unwrap()

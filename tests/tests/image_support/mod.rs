@@ -210,6 +210,30 @@ pub fn busybox_layout(layout: &Path, tag: &str) {
     write_oci_layout(layout, &[image], tag);
 }
 
+/// An image whose layer writes `/tmp/NAME` through a symlinked parent.
+pub fn push_escaping_image(registry: &Registry, layout: &Path, repo_tag: &str, name: &str) {
+    let evil = {
+        let mut b = tar::Builder::new(Vec::new());
+        raw_entry(&mut b, tar::EntryType::Symlink, "out", "/tmp", b"");
+        raw_entry(
+            &mut b,
+            tar::EntryType::Regular,
+            &format!("out/{name}"),
+            "",
+            b"x",
+        );
+        b.into_inner().unwrap()
+    };
+    let image = OciImage {
+        arch: "amd64",
+        layers: vec![evil],
+        gzip: true,
+        cmd: vec!["/bin/sh"],
+    };
+    write_oci_layout(layout, &[image], "v1");
+    registry.push(layout, "v1", repo_tag);
+}
+
 /// Asserts the store holds nothing visible or staged: no image listed,
 /// no layer, no blob, no staging dir.
 pub fn assert_store_empty(env: &Env) {
