@@ -411,3 +411,27 @@ fn layer_escaping_its_dir_is_refused_by_pull_unpack() {
     assert!(!Path::new("/tmp/hs-pulled-evil2").exists());
     assert_store_empty(&env);
 }
+
+#[test]
+fn layer_that_is_not_a_tar_is_refused_by_the_pull() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let env = Env::new();
+    let registry = Registry::start();
+    let dir = hs_tests::tempdir_in_target("pull");
+    let layout = dir.path().join("layout");
+    let zstd_frame = b"\x28\xb5\x2f\xfd\x00\x58\x11\x00\x00hello".repeat(64);
+    let image = OciImage {
+        arch: "amd64",
+        layers: vec![zstd_frame],
+        gzip: false,
+        cmd: vec!["/bin/sh"],
+    };
+    write_oci_layout(&layout, &[image], "v1");
+    registry.push(&layout, "v1", "test/zstd:v1");
+    let result =
+        run(hs_image(&env).args(["pull", "--insecure", &registry.reference("test/zstd:v1")]));
+    assert_tool_error(&result, "hs-image", "zstd compression is not supported");
+    assert_store_empty(&env);
+}
