@@ -211,11 +211,9 @@ fn map_stream_error(reference: &str, error: std::io::Error) -> Error {
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<DigestError>())
     {
-        Some(DigestError::VerificationError { expected, actual }) => Error::DigestMismatch {
-            what: format!("blob of {reference}"),
-            expected: expected.clone(),
-            actual: actual.clone(),
-        },
+        Some(DigestError::VerificationError { expected, actual }) => {
+            blob_mismatch(reference, expected, actual)
+        }
         _ => Error::Registry {
             reference: reference.into(),
             message: error.to_string(),
@@ -223,14 +221,18 @@ fn map_stream_error(reference: &str, error: std::io::Error) -> Error {
     }
 }
 
+fn blob_mismatch(reference: &str, expected: &str, actual: &str) -> Error {
+    Error::DigestMismatch {
+        what: format!("blob of {reference}"),
+        expected: expected.into(),
+        actual: actual.into(),
+    }
+}
+
 fn map_error(reference: &str, error: OciDistributionError) -> Error {
     let message = match &error {
         OciDistributionError::DigestError(DigestError::VerificationError { expected, actual }) => {
-            return Error::DigestMismatch {
-                what: format!("blob of {reference}"),
-                expected: expected.clone(),
-                actual: actual.clone(),
-            }
+            return blob_mismatch(reference, expected, actual)
         }
         OciDistributionError::ImageManifestNotFoundError(m) => format!("manifest not found: {m}"),
         other => {
