@@ -435,3 +435,28 @@ fn layer_that_is_not_a_tar_is_refused_by_the_pull() {
     assert_tool_error(&result, "hs-image", "zstd compression is not supported");
     assert_store_empty(&env);
 }
+
+#[test]
+fn pull_draws_its_progress_only_when_stderr_is_a_terminal() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let env = Env::new();
+    let pushed = push_busybox("test/progress:v1");
+    let (code, _, err) = run(hs_image(&env).args(["pull", "--insecure", &pushed.reference]));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.is_empty(), "progress drawn on a pipe: {err:?}");
+    image_ok(&env, &["rm", &pushed.reference]);
+    // script(1) gives the pull a terminal; stdout goes elsewhere, so what
+    // comes through is stderr's.
+    let pull = format!(
+        "{} pull --insecure {} >/dev/null",
+        hs_tests::bin("hs-image").display(),
+        pushed.reference
+    );
+    let (code, drawn, err) = run(std::process::Command::new("script")
+        .args(["-qec", &pull, "/dev/null"])
+        .env("HS_ROOT", env.root()));
+    assert_eq!(code, 0, "{err}");
+    assert!(drawn.contains("B/"), "no byte counts drawn: {drawn:?}");
+}
