@@ -60,6 +60,10 @@ pub struct Config {
     /// `--read-only`: the root filesystem's own mount read-only.
     #[serde(default)]
     pub read_only: bool,
+    /// `--security-opt no-new-privileges`: no exec in the container grants
+    /// privileges (set-uid bits, file capabilities).
+    #[serde(default)]
+    pub no_new_privileges: bool,
     /// `--tmpfs PATH`: empty tmpfs mounts (container paths).
     #[serde(default)]
     pub tmpfs: Vec<String>,

@@ -689,6 +689,7 @@ mod tests {
             cap_drop: vec![],
             privileged: false,
             read_only: false,
+            no_new_privileges: false,
             tmpfs: vec![],
             created: chrono::DateTime::from_timestamp(created_secs, 0).unwrap(),
         }

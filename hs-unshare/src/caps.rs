@@ -1,4 +1,5 @@
-//! `--cap-drop` / `--cap-add`: the capabilities PROG gets.
+//! `--cap-drop` / `--cap-add`: the capabilities PROG gets, and
+//! `--no-new-privs`: none it could gain by an exec.
 //!
 //! What the exec grants is limited, not what this process holds: the
 //! bounding set loses every other capability (an exec as root then gets
@@ -75,6 +76,17 @@ pub fn restrict_exec(keep: CapSet) -> Result<()> {
 /// children's exec grants is [`restrict_exec`]'s.
 pub fn restrict_own(keep: CapSet) -> Result<()> {
     mask_sets(keep, true)
+}
+
+/// No exec of this process or its children grants privileges again:
+/// set-uid and set-gid bits and file capabilities are ignored (the kernel's
+/// no_new_privs, which fork and exec keep and nothing can clear).
+pub fn forbid_new_privileges() -> Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    let r = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+    Errno::result(r)
+        .map(drop)
+        .map_err(sys("setting no_new_privs".to_string()))
 }
 
 /// Clears the capabilities outside `keep` from the inheritable set, and

@@ -46,7 +46,7 @@ pub fn run(
         opened
     };
     let blocked = Blocked::new()?;
-    launch.restrict_caps()?;
+    launch.restrict_privileges()?;
     if launch.is_plain() {
         let (prepared, chdir) = launch.prepare_plain()?;
         let child = spawn(

@@ -27,6 +27,8 @@ pub struct Launch {
     pub dev_console: bool,
     /// The capabilities PROG gets (None: whatever this process has).
     pub caps: Option<hs_common::caps::CapSet>,
+    /// PROG's exec (and every later one) grants no privileges.
+    pub no_new_privs: bool,
 }
 
 /// The variables a cleared environment keeps: the chain's own (a next hs
@@ -61,14 +63,17 @@ impl Launch {
         Ok((Prepared::new(&self.argv, &self.environment())?, chdir))
     }
 
-    /// Limits what the exec grants to `caps` (see [`crate::caps`]). Called
-    /// once, by the process every launch path forks from (or execs in):
-    /// the command inherits it.
-    pub fn restrict_caps(&self) -> Result<()> {
-        match self.caps {
-            Some(keep) => crate::caps::restrict_exec(keep),
-            None => Ok(()),
+    /// Limits what the exec grants to `caps`, and to nothing new with
+    /// `no_new_privs` (see [`crate::caps`]). Called once, by the process
+    /// every launch path forks from (or execs in): the command inherits it.
+    pub fn restrict_privileges(&self) -> Result<()> {
+        if let Some(keep) = self.caps {
+            crate::caps::restrict_exec(keep)?;
         }
+        if self.no_new_privs {
+            crate::caps::forbid_new_privileges()?;
+        }
+        Ok(())
     }
 
     fn prepare(&self) -> Result<Vec<OsString>> {

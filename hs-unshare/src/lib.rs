@@ -55,6 +55,7 @@ pub struct Options {
     pub console: bool,
     pub cap_drop: Vec<String>,
     pub cap_add: Vec<String>,
+    pub no_new_privs: bool,
     pub info_fd: Option<RawFd>,
     pub argv: Vec<OsString>,
 }
@@ -164,6 +165,7 @@ impl Request {
                 },
                 dev_console: options.root.is_some(),
                 caps,
+                no_new_privs: options.no_new_privs,
             },
             info_fd: options.info_fd,
         })
@@ -258,6 +260,9 @@ pub fn describe(request: &Request) -> Vec<String> {
             if names.is_empty() { "none" } else { &names }
         ));
     }
+    if request.launch.no_new_privs {
+        lines.push("no_new_privs: set-uid bits and file capabilities ignored".into());
+    }
     if request.launch.console.is_some() {
         lines.push("console: pty from /dev/pts/ptmx, master over HS_CONSOLE_FD".into());
     }
@@ -296,7 +301,7 @@ pub fn run(request: Request) -> Result<i32, Failure> {
     if let Some(plan) = &plan {
         rootfs::execute(plan)?;
     }
-    request.launch.restrict_caps()?;
+    request.launch.restrict_privileges()?;
     if let Some(blocked) = &blocked {
         if request.init {
             blocked.install_handlers()?;

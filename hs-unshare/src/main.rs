@@ -81,6 +81,10 @@ struct Cli {
     /// Give PROG these capabilities back (applied after --cap-drop)
     #[arg(long = "cap-add", value_name = "CAP")]
     cap_add: Vec<String>,
+    /// PROG's exec and every later one grant no privileges (set-uid bits
+    /// and file capabilities are ignored: no_new_privs)
+    #[arg(long = "no-new-privs")]
+    no_new_privs: bool,
     /// Write {"pid":N} to this fd once the namespaces exist
     #[arg(long, value_name = "FD")]
     info_fd: Option<i32>,
@@ -115,6 +119,7 @@ fn run_cli() -> Result<i32, hs_common::Failure> {
         console: cli.console,
         cap_drop: cli.cap_drop,
         cap_add: cli.cap_add,
+        no_new_privs: cli.no_new_privs,
         info_fd: cli.info_fd,
         argv: cli.prog,
     };

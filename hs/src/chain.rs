@@ -314,7 +314,7 @@ fn root_step(
     if let Some(user) = &config.user {
         step.extend(words(&["--user", user]));
     }
-    step.extend(cap_flags(config, config.privileged)?);
+    step.extend(privilege_flags(config, config.privileged)?);
     step.extend(env_flags(&container_env(config, hostname)));
     step.push("--".into());
     step.extend(config.command.iter().cloned());
@@ -351,16 +351,20 @@ pub fn container_caps(drop: &[String], add: &[String]) -> Result<CapSet> {
         .map_err(bad("--cap-add"))
 }
 
-/// hs-unshare's flags for the container's capabilities: none when
-/// `privileged` (it keeps every one it has).
-pub fn cap_flags(config: &Config, privileged: bool) -> Result<Vec<String>> {
-    if privileged {
-        return Ok(Vec::new());
+/// hs-unshare's flags for the container's privileges: its capabilities
+/// (none when `privileged`: it keeps every one it has), and
+/// `--no-new-privs` for `--security-opt no-new-privileges`.
+pub fn privilege_flags(config: &Config, privileged: bool) -> Result<Vec<String>> {
+    let mut flags = Vec::new();
+    if !privileged {
+        let keep = container_caps(&config.cap_drop, &config.cap_add)?;
+        flags.extend(words(&["--cap-drop", "ALL"]));
+        if keep != CapSet::EMPTY {
+            flags.extend(words(&["--cap-add", &keep.to_string()]));
+        }
     }
-    let keep = container_caps(&config.cap_drop, &config.cap_add)?;
-    let mut flags = words(&["--cap-drop", "ALL"]);
-    if keep != CapSet::EMPTY {
-        flags.extend(words(&["--cap-add", &keep.to_string()]));
+    if config.no_new_privileges {
+        flags.push("--no-new-privs".into());
     }
     Ok(flags)
 }
@@ -441,6 +445,7 @@ mod tests {
             cap_drop: vec![],
             privileged: false,
             read_only: false,
+            no_new_privileges: false,
             tmpfs: vec![],
             created: chrono::Utc::now(),
         }
@@ -619,6 +624,15 @@ mod tests {
         );
         c.privileged = true;
         assert!(!chain(&c)[3].iter().any(|w| w.starts_with("--cap-")));
+    }
+
+    #[test]
+    fn no_new_privileges_goes_to_the_root_step_even_when_privileged() {
+        let mut c = config(Rootfs::Host { dirs: None });
+        assert!(!chain(&c)[3].contains(&"--no-new-privs".to_string()));
+        c.no_new_privileges = true;
+        c.privileged = true;
+        assert!(chain(&c)[3].contains(&"--no-new-privs".to_string()));
     }
 
     #[test]

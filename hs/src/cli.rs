@@ -169,6 +169,10 @@ pub struct RunArgs {
     /// modules, reach devices: the host is no longer out of its reach)
     #[arg(long)]
     pub privileged: bool,
+    /// no-new-privileges: no exec in the container gains privileges
+    /// (set-uid bits and file capabilities are ignored)
+    #[arg(long = "security-opt", value_name = "OPT")]
+    pub security_opt: Vec<String>,
     /// Run a tiny init as PID 1 (the default)
     #[arg(long, overrides_with = "no_init")]
     pub init: bool,

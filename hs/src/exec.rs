@@ -87,7 +87,7 @@ pub fn exec(args: ExecArgs) -> Outcome {
     if let Some(user) = args.user.as_ref().or(record.config.user.as_ref()) {
         argv.extend(["--user".into(), user.clone()]);
     }
-    argv.extend(chain::cap_flags(
+    argv.extend(chain::privilege_flags(
         &record.config,
         args.privileged || record.config.privileged,
     )?);

@@ -98,6 +98,11 @@ pub fn inspect(record: &Record, layout: &Layout) -> Value {
             "CapAdd": config.cap_add,
             "CapDrop": config.cap_drop,
             "Privileged": config.privileged,
+            "SecurityOpt": if config.no_new_privileges {
+                serde_json::json!(["no-new-privileges"])
+            } else {
+                Value::Null
+            },
             "ReadonlyRootfs": config.read_only,
             "Tmpfs": config.tmpfs.iter().map(|p| (p.clone(), "")).collect::<std::collections::BTreeMap<_, _>>(),
         },

@@ -101,6 +101,7 @@ pub fn from_args(args: &RunArgs, ctx: &Context<'_>) -> Result<RunSpec> {
         .collect::<Result<Vec<_>>>()?;
     let limits = limits::from_args(args)?;
     crate::chain::container_caps(&args.cap_drop, &args.cap_add)?;
+    let no_new_privileges = no_new_privileges(&args.security_opt)?;
     let config = Config {
         version: SCHEMA_VERSION,
         command,
@@ -124,6 +125,7 @@ pub fn from_args(args: &RunArgs, ctx: &Context<'_>) -> Result<RunSpec> {
         cap_drop: args.cap_drop.clone(),
         privileged: args.privileged,
         read_only: args.read_only,
+        no_new_privileges,
         tmpfs,
         created: chrono::Utc::now(),
     };
@@ -154,6 +156,31 @@ fn choose_target(args: &RunArgs, ctx: &Context<'_>) -> Result<Target> {
         return Ok(host(Vec::new()));
     };
     Ok(image_target(first, rest.to_vec(), ctx, false)?.unwrap_or_else(|| host(args.args.clone())))
+}
+
+/// Whether `--security-opt` asks for no-new-privileges (docker's
+/// `no-new-privileges`, `:true`/`=true`, `:false`); the other options
+/// (seccomp, apparmor, label …) are refused: hs applies none of them.
+fn no_new_privileges(opts: &[String]) -> Result<bool> {
+    let mut set = false;
+    for opt in opts {
+        let (name, value) = match opt.split_once([':', '=']) {
+            Some((name, value)) => (name, Some(value)),
+            None => (opt.as_str(), None),
+        };
+        set = match (name, value) {
+            ("no-new-privileges", None | Some("true")) => true,
+            ("no-new-privileges", Some("false")) => false,
+            _ => {
+                return Err(HsError::BadValue {
+                    flag: "--security-opt",
+                    value: opt.clone(),
+                    why: "only no-new-privileges[:true|false] is supported".into(),
+                })
+            }
+        };
+    }
+    Ok(set)
 }
 
 /// `word` as a rootfs directory or stored image, if it is one. A directory
@@ -541,6 +568,20 @@ mod tests {
         assert!(parse_volume("/tmp:/a/../b").is_err());
         assert!(parse_volume("/tmp:/d:rx").is_err());
         assert!(parse_volume("/tmp:/d:ro:x").is_err());
+    }
+
+    #[test]
+    fn security_opt_takes_docker_forms_of_no_new_privileges() {
+        let opts = |list: &[&str]| {
+            no_new_privileges(&list.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        };
+        assert!(!opts(&[]).unwrap());
+        assert!(opts(&["no-new-privileges"]).unwrap());
+        assert!(opts(&["no-new-privileges:true"]).unwrap());
+        assert!(opts(&["no-new-privileges=true"]).unwrap());
+        assert!(!opts(&["no-new-privileges", "no-new-privileges:false"]).unwrap());
+        assert!(opts(&["apparmor=unconfined"]).is_err());
+        assert!(opts(&["no-new-privileges:yes"]).is_err());
     }
 
     #[test]

@@ -156,3 +156,70 @@ fn inspect_shows_the_capability_flags_as_given() {
     assert_eq!(host["CapAdd"], serde_json::json!(["NET_ADMIN"]));
     assert_eq!(host["Privileged"], serde_json::json!(false));
 }
+
+const SHOW_NO_NEW_PRIVS: [&str; 3] = ["grep", "^NoNewPrivs", "/proc/self/status"];
+
+#[test]
+fn security_opt_no_new_privileges_holds_for_the_command_and_exec() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let run = world.ok(&[
+        &[
+            "run",
+            "--rm",
+            "--security-opt",
+            "no-new-privileges:true",
+            &rootfs(),
+        ][..],
+        &SHOW_NO_NEW_PRIVS,
+    ]
+    .concat());
+    assert_eq!(run, "NoNewPrivs:\t1\n");
+    let id = world.detach(&[
+        "--security-opt",
+        "no-new-privileges",
+        &rootfs(),
+        "sleep",
+        "1000",
+    ]);
+    let exec = world.ok(&[&["exec", id.as_str()][..], &SHOW_NO_NEW_PRIVS].concat());
+    assert_eq!(exec, "NoNewPrivs:\t1\n");
+    assert_eq!(
+        world.inspect(&id)["HostConfig"]["SecurityOpt"],
+        serde_json::json!(["no-new-privileges"])
+    );
+}
+
+#[test]
+fn without_security_opt_the_command_may_gain_privileges_by_exec() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let out = world.ok(&[&["run", "--rm", &rootfs()][..], &SHOW_NO_NEW_PRIVS].concat());
+    assert_eq!(out, "NoNewPrivs:\t0\n");
+}
+
+#[test]
+fn an_unsupported_security_opt_is_refused_and_nothing_is_created() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    for opt in ["seccomp=unconfined", "no-new-privileges:maybe"] {
+        let result = world.run(&[
+            "run",
+            "--rm",
+            "--security-opt",
+            opt,
+            &rootfs(),
+            "echo",
+            "ran",
+        ]);
+        hs_tests::assert_tool_error(&result, "hs", &format!("invalid --security-opt \"{opt}\""));
+        assert_eq!(result.1, "");
+    }
+    assert!(world.containers().is_empty(), "{:?}", world.containers());
+}

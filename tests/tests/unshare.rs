@@ -1276,3 +1276,25 @@ fn read_only_needs_a_root() {
     let result = run(unshare().args(["--ns", "pid", "--read-only", "--", "true"]));
     assert_tool_error(&result, "hs-unshare", "--read-only need --root");
 }
+
+#[test]
+fn no_new_privs_reaches_the_program_and_shows_in_the_dry_run() {
+    if !require_root() {
+        return;
+    }
+    let args = [
+        "--ns",
+        "pid",
+        "--no-new-privs",
+        "--",
+        "grep",
+        "^NoNewPrivs",
+        "/proc/self/status",
+    ];
+    let (code, out, err) = run(unshare().args(args));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "NoNewPrivs:\t1\n");
+    let (code, out, err) = run(unshare().arg("--dry-run").args(args));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.lines().any(|l| l.starts_with("no_new_privs:")), "{out}");
+}
