@@ -1,6 +1,7 @@
 //! A private mount namespace: what hs-unshare's `--ns mnt` and
 //! hs-overlay's `--unshare-mount` do before they mount anything; and the
-//! detached copies of mount trees both attach in it.
+//! detached mounts both make (`open_tree` copies, `fsmount`s) and attach
+//! in it (`move_mount`).
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -33,6 +34,40 @@ pub fn enter_private() -> nix::Result<()> {
 }
 
 const OPEN_TREE_CLONE: libc::c_uint = 1;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+
+/// Attaches the detached mount `tree` at `path` relative to `dir` (`dir`
+/// itself when `path` is empty), or at `path` alone without a `dir` (then
+/// an empty path is ENOENT, as for any path lookup).
+pub fn attach_tree(
+    tree: BorrowedFd<'_>,
+    dir: Option<BorrowedFd<'_>>,
+    path: &Path,
+) -> Result<(), Errno> {
+    let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+    let mut flags = MOVE_MOUNT_F_EMPTY_PATH;
+    if dir.is_some() && path.as_os_str().is_empty() {
+        flags |= MOVE_MOUNT_T_EMPTY_PATH;
+    }
+    let dirfd = dir.map(|d| d.as_raw_fd()).unwrap_or(libc::AT_FDCWD);
+    // SAFETY: move_mount takes two fds and two NUL-terminated paths (the
+    // source's empty: the fd itself).
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            dirfd,
+            c_path.as_ptr(),
+            flags,
+        )
+    };
+    if rc < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
 
 /// A detached recursive copy of the mount tree at `path` (relative to
 /// `dir`, or `dir` itself when `path` is empty), for `move_mount`.

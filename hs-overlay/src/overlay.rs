@@ -175,7 +175,6 @@ const FSCONFIG_SET_FLAG: libc::c_uint = 0;
 const FSCONFIG_SET_STRING: libc::c_uint = 1;
 const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
 const FSMOUNT_CLOEXEC: libc::c_uint = 1;
-const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
 /// fsconfig copies at most this many bytes of a string value.
 const FSCONFIG_STRING_LIMIT: usize = 255;
 
@@ -333,23 +332,8 @@ impl Drop for Shared {
 }
 
 fn move_mount(mnt: &OwnedFd, target: &Path) -> Result<()> {
-    let c_target = cstring_path(target)?;
-    // SAFETY: move_mount with an empty from-path moves the detached mount
-    // behind `mnt` onto the NUL-terminated target path.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            mnt.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_FDCWD,
-            c_target.as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH,
-        )
-    };
-    if rc < 0 {
-        return Err(mount_error(target, &io::Error::last_os_error(), ""));
-    }
-    Ok(())
+    hs_common::mount_ns::attach_tree(mnt.as_fd(), None, target)
+        .map_err(|errno| mount_error(target, &io::Error::from(errno), ""))
 }
 
 fn mount_classic(spec: &OverlaySpec, target: &Path) -> Result<()> {

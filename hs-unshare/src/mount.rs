@@ -10,8 +10,6 @@ use nix::mount::MsFlags;
 
 use crate::plan::{Flags, Fs};
 
-const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
-const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
 const MOUNT_ATTR_RDONLY: u64 = 0x1;
 
 /// struct mount_attr (linux/mount.h).
@@ -97,21 +95,7 @@ fn set_readonly_flags(fd: BorrowedFd<'_>, flags: libc::c_int) -> Result<(), Errn
 
 /// Attaches the detached tree `tree` onto `target`.
 pub fn attach(tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> Result<(), Errno> {
-    // SAFETY: move_mount takes two fds and two (empty) path strings.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            tree.as_raw_fd(),
-            c"".as_ptr(),
-            target.as_raw_fd(),
-            c"".as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
-        )
-    };
-    if rc < 0 {
-        return Err(Errno::last());
-    }
-    Ok(())
+    hs_common::mount_ns::attach_tree(tree, Some(target), std::path::Path::new(""))
 }
 
 /// `pivot_root . .` in the directory `root`, then the old root (now
