@@ -18,6 +18,12 @@
 //! format (`{"t":…,"stream":…,"b64":…}` or `"line":…`) are still read.
 //! This module owns the format: the monitor writes it, `hs-pty logs` (and
 //! through it `hs logs`) reads it.
+//!
+//! With a [`Rotation`] the log is kept to a size: past `max_size` bytes
+//! `LOG` becomes `LOG.1` (`LOG.1` becomes `LOG.2` …, the oldest beyond
+//! `max_files` goes) and a new `LOG` starts, as docker's json-file driver
+//! does with `max-size` and `max-file`. A file always holds whole records
+//! (the check comes after a record is written).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -182,38 +188,134 @@ pub fn encode(out: &mut Vec<u8>, stamp: &str, stream: Stream, data: &[u8]) {
     }
 }
 
+/// How big the log may grow: `max_files` files (the current one
+/// included) of about `max_size` bytes each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    pub max_size: u64,
+    pub max_files: u32,
+}
+
+/// The `n`th rotated file of the log at `path` (`n` = 0: the log itself).
+pub fn rotated(path: &Path, n: u32) -> PathBuf {
+    if n == 0 {
+        return path.to_path_buf();
+    }
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{n}"));
+    PathBuf::from(name)
+}
+
+/// The files of the log at `path`, oldest first: the rotated ones there
+/// are, then the log itself.
+pub fn files(path: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = (1..)
+        .map(|n| rotated(path, n))
+        .take_while(|p| p.exists())
+        .collect();
+    files.reverse();
+    files.push(path.to_path_buf());
+    files
+}
+
 /// Appends records to the log. One `write(2)` per chunk of output, built
 /// in a reused buffer: the monitor calls this for every chunk.
 pub struct LogWriter {
     file: File,
     buf: Vec<u8>,
+    path: PathBuf,
+    /// Bytes in the current file.
+    size: u64,
+    rotation: Option<Rotation>,
 }
 
 impl LogWriter {
-    pub fn open(path: &Path) -> Result<Self, LogError> {
+    pub fn open(path: &Path, rotation: Option<Rotation>) -> Result<Self, LogError> {
         let open_error = |source| LogError::Open {
             path: path.to_owned(),
             source,
         };
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .mode(0o640)
-            .open(path)
-            .map_err(open_error)?;
+        let file = open_for_append(path).map_err(open_error)?;
         end_torn_record(&file).map_err(open_error)?;
+        let size = file.metadata().map_err(open_error)?.len();
         Ok(Self {
             file,
             buf: Vec::new(),
+            path: path.to_owned(),
+            size,
+            rotation,
         })
     }
 
     pub fn write(&mut self, stream: Stream, data: &[u8]) -> std::io::Result<()> {
         self.buf.clear();
         encode(&mut self.buf, &timestamp(Utc::now()), stream, data);
-        self.file.write_all(&self.buf)
+        let Some(rotation) = self.rotation else {
+            return self.file.write_all(&self.buf);
+        };
+        // A chunk of output is many records (one a line): the file is
+        // rotated at the record that reaches its size, not after the chunk.
+        let buf = std::mem::take(&mut self.buf);
+        let result = self.write_rotating(&buf, rotation);
+        self.buf = buf;
+        result
     }
+
+    fn write_rotating(&mut self, records: &[u8], rotation: Rotation) -> std::io::Result<()> {
+        let mut start = 0;
+        let mut end = 0;
+        for record in records.split_inclusive(|&b| b == b'\n') {
+            end += record.len();
+            if self.size + (end - start) as u64 >= rotation.max_size {
+                self.file.write_all(&records[start..end])?;
+                self.rotate(rotation)?;
+                start = end;
+            }
+        }
+        self.file.write_all(&records[start..end])?;
+        self.size += (end - start) as u64;
+        Ok(())
+    }
+
+    /// `LOG.(n-1)` onto `LOG.n` down to `LOG.1` onto `LOG.2` (the rename
+    /// drops the oldest), `LOG` linked as `LOG.1`, then an empty file
+    /// renamed over `LOG`: there is a `LOG` at every moment, so a reader
+    /// never finds it missing. With one file the log just starts over.
+    fn rotate(&mut self, rotation: Rotation) -> std::io::Result<()> {
+        let ignore_missing = |result: std::io::Result<()>| match result {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        };
+        if rotation.max_files > 1 {
+            for n in (2..rotation.max_files).rev() {
+                let older = rotated(&self.path, n);
+                ignore_missing(std::fs::rename(rotated(&self.path, n - 1), older))?;
+            }
+            let first = rotated(&self.path, 1);
+            ignore_missing(std::fs::remove_file(&first))?;
+            std::fs::hard_link(&self.path, &first)?;
+        }
+        let mut fresh = self.path.as_os_str().to_owned();
+        fresh.push(".new");
+        let fresh = PathBuf::from(fresh);
+        // One left by a monitor killed here would hold records already in
+        // LOG.1.
+        ignore_missing(std::fs::remove_file(&fresh))?;
+        let file = open_for_append(&fresh)?;
+        std::fs::rename(&fresh, &self.path)?;
+        self.file = file;
+        self.size = 0;
+        Ok(())
+    }
+}
+
+fn open_for_append(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .open(path)
 }
 
 /// A monitor killed while writing leaves a record without its newline:
@@ -285,6 +387,33 @@ impl LineAssembler {
     }
 }
 
+/// A log in a new temp dir, rotated at `max_size` bytes into
+/// `max_files` files (for the tests of this module and of `logs`).
+#[cfg(test)]
+pub(crate) fn rotating_log(
+    max_size: u64,
+    max_files: u32,
+) -> (tempfile::TempDir, PathBuf, LogWriter) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let rotation = Rotation {
+        max_size,
+        max_files,
+    };
+    let writer = LogWriter::open(&path, Some(rotation)).unwrap();
+    (dir, path, writer)
+}
+
+/// Writes the lines `0` … `count - 1`, one record each.
+#[cfg(test)]
+pub(crate) fn write_numbers(writer: &mut LogWriter, count: u32) {
+    for n in 0..count {
+        writer
+            .write(Stream::Stdout, format!("{n}\n").as_bytes())
+            .unwrap();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,11 +426,55 @@ mod tests {
             .collect()
     }
 
+    /// The content of every record of the file at `path`, in order.
+    fn contents(path: &Path) -> Vec<String> {
+        read_back(path)
+            .iter()
+            .map(|r| String::from_utf8(r.bytes().unwrap()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_log_past_its_size_moves_to_dot_1_and_the_oldest_file_goes() {
+        let (_dir, path, mut writer) = rotating_log(100, 3);
+        // 44-byte records: a file takes three, the third one past 100.
+        write_numbers(&mut writer, 10);
+        assert_eq!(contents(&rotated(&path, 2)), ["3\n", "4\n", "5\n"]);
+        assert_eq!(contents(&rotated(&path, 1)), ["6\n", "7\n", "8\n"]);
+        assert_eq!(contents(&path), ["9\n"]);
+        assert!(!rotated(&path, 3).exists());
+        assert_eq!(files(&path), [rotated(&path, 2), rotated(&path, 1), path]);
+    }
+
+    #[test]
+    fn a_chunk_of_many_lines_is_rotated_at_its_records() {
+        let (_dir, path, mut writer) = rotating_log(100, 10);
+        let chunk: String = (0..10).map(|n| format!("{n}\n")).collect();
+        writer.write(Stream::Stdout, chunk.as_bytes()).unwrap();
+        let all: Vec<String> = files(&path).iter().flat_map(|f| contents(f)).collect();
+        assert_eq!(all.concat(), chunk);
+        for file in files(&path) {
+            assert!(
+                std::fs::metadata(&file).unwrap().len() < 100 + 44,
+                "{file:?}"
+            );
+        }
+        assert_eq!(files(&path).len(), 4);
+    }
+
+    #[test]
+    fn a_log_of_one_file_starts_over() {
+        let (_dir, path, mut writer) = rotating_log(100, 1);
+        write_numbers(&mut writer, 4);
+        assert_eq!(contents(&path), ["3\n"]);
+        assert_eq!(files(&path), [path]);
+    }
+
     #[test]
     fn written_records_read_back_as_the_same_bytes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
-        let mut writer = LogWriter::open(&path).unwrap();
+        let mut writer = LogWriter::open(&path, None).unwrap();
         writer.write(Stream::Stdout, b"hello\n\x00\xff").unwrap();
         writer.write(Stream::Stderr, b"oops").unwrap();
         let records = read_back(&path);
@@ -325,7 +498,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
         std::fs::write(&path, "2026-01-02T03:04:05Z stdout F to").unwrap();
-        LogWriter::open(&path)
+        LogWriter::open(&path, None)
             .unwrap()
             .write(Stream::Stdout, b"next\n")
             .unwrap();

@@ -99,6 +99,19 @@ struct Reader {
 }
 
 impl Reader {
+    /// Whether the log's path still names the file this reads (a
+    /// rotation renames a new one over it).
+    fn is_current(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (
+            self.file.get_ref().metadata(),
+            std::fs::metadata(&self.path),
+        ) {
+            (Ok(ours), Ok(named)) => ours.ino() == named.ino() && ours.dev() == named.dev(),
+            _ => true,
+        }
+    }
+
     fn open(path: &Path) -> Result<Self, LogError> {
         let file = File::open(path).map_err(|source| LogError::Open {
             path: path.to_owned(),
@@ -184,7 +197,26 @@ impl<O: Write, E: Write> Printer<O, E> {
 }
 
 pub fn logs(opts: &LogsOptions, out: impl Write, err: impl Write) -> Result<(), Failure> {
-    let mut reader = Reader::open(&opts.log)?;
+    // The rotated files, oldest first, then the log itself; all opened
+    // before any is read. A rotated file gone meanwhile is skipped.
+    let files = crate::log::files(&opts.log);
+    let (current, rotated) = files.split_last().unwrap_or((&opts.log, &[]));
+    let mut older = Vec::new();
+    for path in rotated {
+        match Reader::open(path) {
+            Ok(reader) => older.push(reader),
+            Err(LogError::Open { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut reader = Reader::open(current)?;
+    let mut read_all = |each: &mut dyn FnMut(Record, Vec<u8>)| -> Result<(), LogError> {
+        for older in &mut older {
+            older.read_available(&mut *each)?;
+        }
+        reader.read_available(each)
+    };
     let mut printer = Printer {
         timestamps: opts.timestamps,
         at_line_start: [true; 2],
@@ -205,7 +237,7 @@ pub fn logs(opts: &LogsOptions, out: impl Write, err: impl Write) -> Result<(), 
             }
         };
         let mut assembler = LineAssembler::default();
-        reader.read_available(|record, bytes| {
+        read_all(&mut |record, bytes| {
             if wanted(&record) {
                 assembler.push(record.t, record.stream, &bytes, &mut keep);
             }
@@ -215,7 +247,7 @@ pub fn logs(opts: &LogsOptions, out: impl Write, err: impl Write) -> Result<(), 
             printer.emit(line.t, line.stream, &line.bytes);
         }
     } else {
-        reader.read_available(|record, bytes| {
+        read_all(&mut |record, bytes| {
             if wanted(&record) {
                 printer.emit(record.t, record.stream, &bytes);
             }
@@ -232,11 +264,19 @@ pub fn logs(opts: &LogsOptions, out: impl Write, err: impl Write) -> Result<(), 
         // end is printed.
         let exited = opts.exit_file.as_deref().is_some_and(Path::exists)
             || opts.monitor.is_some_and(|monitor| !monitor.is_alive());
-        reader.read_available(|record, bytes| {
+        let mut print = |record: Record, bytes: Vec<u8>| {
             if wanted(&record) {
                 printer.emit(record.t, record.stream, &bytes);
             }
-        })?;
+        };
+        reader.read_available(&mut print)?;
+        if !reader.is_current() {
+            // Rotated: the old file is complete once renamed (the monitor
+            // rotates after a record); read its end, then the new one.
+            reader.read_available(&mut print)?;
+            reader = Reader::open(&opts.log)?;
+            continue;
+        }
         printer.finish()?;
         if exited {
             return Ok(());
@@ -268,6 +308,12 @@ impl Watcher {
             unsafe { libc::inotify_add_watch(raw, c_path.as_ptr(), mask) };
         };
         watch(log, libc::IN_MODIFY);
+        // A rotation renames a new file over the log: the watch above then
+        // sees the old one. Its directory's sees both (IN_MASK_ADD: the
+        // exit file's may be the same directory).
+        if let Some(dir) = log.parent().filter(|d| !d.as_os_str().is_empty()) {
+            watch(dir, libc::IN_MODIFY | libc::IN_MOVED_TO | libc::IN_MASK_ADD);
+        }
         // The exit file is renamed into place: watch its directory.
         if let Some(dir) = exit_file.and_then(Path::parent) {
             let dir = if dir.as_os_str().is_empty() {
@@ -275,7 +321,7 @@ impl Watcher {
             } else {
                 dir
             };
-            watch(dir, libc::IN_CREATE | libc::IN_MOVED_TO);
+            watch(dir, libc::IN_CREATE | libc::IN_MOVED_TO | libc::IN_MASK_ADD);
         }
         Self { fd: Some(fd) }
     }
@@ -321,7 +367,7 @@ mod tests {
     fn logged(chunks: &[(Stream, &[u8])]) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
-        let mut writer = LogWriter::open(&path).unwrap();
+        let mut writer = LogWriter::open(&path, None).unwrap();
         for (stream, bytes) in chunks {
             writer.write(*stream, bytes).unwrap();
         }
@@ -338,6 +384,60 @@ mod tests {
             timestamps: false,
             since: None,
         }
+    }
+
+    #[test]
+    fn rotated_files_are_read_oldest_first() {
+        let (_dir, path, mut writer) = crate::log::rotating_log(100, 5);
+        crate::log::write_numbers(&mut writer, 10);
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        logs(&options(path.clone()), &mut out, &mut err).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "0\n1\n2\n3\n4\n5\n6\n7\n8\n9\n"
+        );
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let tail = LogsOptions {
+            tail: Some(4),
+            ..options(path)
+        };
+        logs(&tail, &mut out, &mut err).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "6\n7\n8\n9\n");
+    }
+
+    /// Output handed over as it is written.
+    struct Sent(std::sync::mpsc::Sender<Vec<u8>>);
+
+    impl Write for Sent {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let _ = self.0.send(buf.to_vec());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn follow_reads_on_across_a_rotation() {
+        let (dir, path, mut writer) = crate::log::rotating_log(100, 2);
+        let exit = dir.path().join("exit.json");
+        writer.write(Stream::Stdout, b"first\n").unwrap();
+        let opts = LogsOptions {
+            follow: true,
+            exit_file: Some(exit.clone()),
+            ..options(path.clone())
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let follower = std::thread::spawn(move || logs(&opts, Sent(tx), Vec::new()));
+        // Once "first" is out the follower reads the file we rotate next.
+        assert_eq!(rx.recv().unwrap(), b"first\n");
+        crate::log::write_numbers(&mut writer, 4);
+        assert!(crate::log::rotated(&path, 1).exists());
+        std::fs::write(&exit, "{}").unwrap();
+        follower.join().unwrap().unwrap();
+        let rest: Vec<u8> = rx.iter().flatten().collect();
+        assert_eq!(String::from_utf8(rest).unwrap(), "0\n1\n2\n3\n");
     }
 
     #[test]

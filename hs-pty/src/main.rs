@@ -73,6 +73,13 @@ struct ServeArgs {
     /// Append output to this log (CRI records: TIME STREAM F|P CONTENT).
     #[arg(long, value_name = "PATH")]
     log: Option<PathBuf>,
+    /// Rotate the log past this many bytes (LOG -> LOG.1 -> LOG.2 …)
+    #[arg(long, value_name = "BYTES", requires = "log", value_parser = clap::value_parser!(u64).range(1..))]
+    log_max_size: Option<u64>,
+    /// Keep this many log files, the current one included (with
+    /// --log-max-size; default 1: the log starts over)
+    #[arg(long, value_name = "N", requires = "log_max_size", value_parser = clap::value_parser!(u32).range(1..))]
+    log_max_files: Option<u32>,
     /// Write {"exit_code":N,"signal":S|null,"finished":T} here when PROG exits.
     #[arg(long, value_name = "PATH")]
     exit_file: Option<PathBuf>,
@@ -175,6 +182,10 @@ fn run_cli() -> Result<i32, hs_common::Failure> {
             socket: args.socket,
             terminal: args.terminal.terminal(args.stdin),
             log: args.log,
+            log_rotation: args.log_max_size.map(|max_size| hs_pty::log::Rotation {
+                max_size,
+                max_files: args.log_max_files.unwrap_or(1),
+            }),
             exit_file: args.exit_file,
             on_exit: args.on_exit.into_iter().chain(args.on_exit_arg).collect(),
             on_exit_idle: args.on_exit_idle,

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::child::{self, Terminal};
 use crate::exit_file::ExitFile;
 use crate::fdio;
-use crate::log::LogWriter;
+use crate::log::{LogWriter, Rotation};
 use crate::monitor::{Monitor, OnStarted};
 use crate::signals::{Signals, FORWARDED};
 use crate::socket::{self, Listener};
@@ -32,6 +32,8 @@ pub struct ServeOptions {
     pub socket: PathBuf,
     pub terminal: Terminal,
     pub log: Option<PathBuf>,
+    /// `--log-max-size` / `--log-max-files`: the log's rotation.
+    pub log_rotation: Option<Rotation>,
     pub exit_file: Option<PathBuf>,
     /// `--on-exit PROG` followed by its `--on-exit-arg`s; empty for none.
     pub on_exit: Vec<OsString>,
@@ -52,7 +54,7 @@ pub struct ServeOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     Listen(PathBuf),
-    OpenLog(PathBuf),
+    OpenLog(PathBuf, Option<Rotation>),
     RemoveStaleExitFile(PathBuf),
     Detach,
     DetachInPlace(RawFd),
@@ -80,7 +82,14 @@ impl std::fmt::Display for Step {
         };
         match self {
             Step::Listen(p) => write!(f, "listen on {}", p.display()),
-            Step::OpenLog(p) => write!(f, "append output to {}", p.display()),
+            Step::OpenLog(p, None) => write!(f, "append output to {}", p.display()),
+            Step::OpenLog(p, Some(r)) => write!(
+                f,
+                "append output to {}, rotated past {} bytes, {} file(s) kept",
+                p.display(),
+                r.max_size,
+                r.max_files
+            ),
             Step::RemoveStaleExitFile(p) => write!(f, "remove an earlier run's {}", p.display()),
             Step::Detach => f.write_str("detach (fork, setsid, stdio to /dev/null)"),
             Step::DetachInPlace(fd) => write!(
@@ -111,7 +120,11 @@ impl std::fmt::Display for Step {
 
 pub fn plan(opts: &ServeOptions) -> Vec<Step> {
     let mut steps = vec![Step::Listen(opts.socket.clone())];
-    steps.extend(opts.log.clone().map(Step::OpenLog));
+    steps.extend(
+        opts.log
+            .clone()
+            .map(|log| Step::OpenLog(log, opts.log_rotation)),
+    );
     // An exit file means "this run ended" (logs --follow stops on it).
     steps.extend(opts.exit_file.clone().map(Step::RemoveStaleExitFile));
     if opts.detach {
@@ -275,7 +288,7 @@ fn run_step(
 ) -> Result<(), Failure> {
     match step {
         Step::Listen(path) => ctx.listener = Some(socket::listen(path)?),
-        Step::OpenLog(path) => ctx.log = Some(LogWriter::open(path)?),
+        Step::OpenLog(path, rotation) => ctx.log = Some(LogWriter::open(path, *rotation)?),
         Step::RemoveStaleExitFile(path) => match std::fs::remove_file(path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 return Err(Failure::tool(format!(
@@ -579,6 +592,7 @@ mod tests {
             socket: "/run/c/attach.sock".into(),
             terminal: Terminal::Console,
             log: Some("/run/c/log".into()),
+            log_rotation: None,
             exit_file: Some("/run/c/exit.json".into()),
             on_exit: vec!["hs".into(), "cleanup".into(), "ID".into()],
             on_exit_idle: false,
@@ -598,7 +612,7 @@ mod tests {
             steps,
             vec![
                 Step::Listen("/run/c/attach.sock".into()),
-                Step::OpenLog("/run/c/log".into()),
+                Step::OpenLog("/run/c/log".into(), None),
                 Step::RemoveStaleExitFile("/run/c/exit.json".into()),
                 Step::Detach,
                 Step::Spawn {

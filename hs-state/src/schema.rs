@@ -64,6 +64,12 @@ pub struct Config {
     /// privileges (set-uid bits, file capabilities).
     #[serde(default)]
     pub no_new_privileges: bool,
+    /// `--log-opt max-size`: the log is rotated past this many bytes.
+    #[serde(default)]
+    pub log_max_size: Option<u64>,
+    /// `--log-opt max-file`: log files kept (with `log_max_size`).
+    #[serde(default)]
+    pub log_max_files: Option<u32>,
     /// `--tmpfs PATH`: empty tmpfs mounts (container paths).
     #[serde(default)]
     pub tmpfs: Vec<String>,

@@ -690,6 +690,8 @@ mod tests {
             privileged: false,
             read_only: false,
             no_new_privileges: false,
+            log_max_size: None,
+            log_max_files: None,
             tmpfs: vec![],
             created: chrono::DateTime::from_timestamp(created_secs, 0).unwrap(),
         }

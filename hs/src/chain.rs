@@ -157,6 +157,12 @@ fn monitor_step(
     }
     push_path(&mut step, "--socket", &layout.socket());
     push_path(&mut step, "--log", &layout.log());
+    if let Some(size) = config.log_max_size {
+        step.extend(words(&["--log-max-size", &size.to_string()]));
+        if let Some(files) = config.log_max_files {
+            step.extend(words(&["--log-max-files", &files.to_string()]));
+        }
+    }
     push_path(&mut step, "--exit-file", &layout.exit_file());
     if config.tty {
         step.extend(words(&["--tty", "--console"]));
@@ -446,6 +452,8 @@ mod tests {
             privileged: false,
             read_only: false,
             no_new_privileges: false,
+            log_max_size: None,
+            log_max_files: None,
             tmpfs: vec![],
             created: chrono::Utc::now(),
         }

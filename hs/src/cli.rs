@@ -169,6 +169,10 @@ pub struct RunArgs {
     /// modules, reach devices: the host is no longer out of its reach)
     #[arg(long)]
     pub privileged: bool,
+    /// max-size=SIZE: rotate the log past SIZE; max-file=N: keep N files
+    /// (docker's json-file options)
+    #[arg(long = "log-opt", value_name = "KEY=VALUE")]
+    pub log_opt: Vec<String>,
     /// no-new-privileges: no exec in the container gains privileges
     /// (set-uid bits and file capabilities are ignored)
     #[arg(long = "security-opt", value_name = "OPT")]

@@ -85,6 +85,7 @@ pub fn inspect(record: &Record, layout: &Layout) -> Value {
         "Driver": "overlay",
         "HostConfig": {
             "Binds": binds,
+            "LogConfig": log_config(config),
             "AutoRemove": config.auto_remove,
             "Init": config.init,
             "CgroupParent": cgroup_parent(config),
@@ -128,4 +129,17 @@ pub fn inspect(record: &Record, layout: &Layout) -> Value {
         },
         "Cgroups": state.cgroups,
     })
+}
+
+/// docker's `HostConfig.LogConfig`: hs writes CRI records (podman's
+/// k8s-file); the rotation options as docker names them.
+fn log_config(config: &hs_state::schema::Config) -> Value {
+    let mut options = serde_json::Map::new();
+    if let Some(size) = config.log_max_size {
+        options.insert("max-size".into(), Value::String(size.to_string()));
+    }
+    if let Some(files) = config.log_max_files {
+        options.insert("max-file".into(), Value::String(files.to_string()));
+    }
+    serde_json::json!({"Type": "k8s-file", "Config": options})
 }

@@ -17,6 +17,7 @@ pub mod launch;
 pub mod lifecycle;
 pub mod limits;
 pub mod listing;
+pub mod log_opts;
 pub mod spec;
 pub mod stats;
 pub mod tools;

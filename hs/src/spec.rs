@@ -102,6 +102,7 @@ pub fn from_args(args: &RunArgs, ctx: &Context<'_>) -> Result<RunSpec> {
     let limits = limits::from_args(args)?;
     crate::chain::container_caps(&args.cap_drop, &args.cap_add)?;
     let no_new_privileges = no_new_privileges(&args.security_opt)?;
+    let log = crate::log_opts::parse(&args.log_opt)?;
     let config = Config {
         version: SCHEMA_VERSION,
         command,
@@ -126,6 +127,8 @@ pub fn from_args(args: &RunArgs, ctx: &Context<'_>) -> Result<RunSpec> {
         privileged: args.privileged,
         read_only: args.read_only,
         no_new_privileges,
+        log_max_size: log.max_size,
+        log_max_files: log.max_files,
         tmpfs,
         created: chrono::Utc::now(),
     };

@@ -495,3 +495,58 @@ fn a_relative_tmpfs_path_is_refused_and_nothing_is_created() {
     hs_tests::assert_tool_error(&result, "hs", "invalid --tmpfs \"cache\"");
     assert!(world.containers().is_empty());
 }
+
+#[test]
+fn log_opt_max_size_and_max_file_keep_the_log_to_its_size() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    let id = world.detach(&[
+        "--log-opt",
+        "max-size=4k",
+        "--log-opt",
+        "max-file=2",
+        &rootfs(),
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 400 ]; do echo line-$i; i=$((i+1)); done",
+    ]);
+    assert!(world.wait_state(&id, "exited"), "{}", world.state(&id));
+    let inspect = world.inspect(&id);
+    assert_eq!(
+        inspect["HostConfig"]["LogConfig"]["Config"],
+        serde_json::json!({"max-size": "4096", "max-file": "2"})
+    );
+    let log = std::path::PathBuf::from(inspect["LogPath"].as_str().unwrap());
+    let rotated = |n: u32| std::path::PathBuf::from(format!("{}.{n}", log.display()));
+    assert!(rotated(1).is_file());
+    assert!(!rotated(2).exists());
+    for file in [log.clone(), rotated(1)] {
+        let size = std::fs::metadata(&file).unwrap().len();
+        assert!(size < 4096 + 100, "{}: {size} bytes", file.display());
+    }
+    // What is kept is the end of the output, without a gap between files.
+    let out = world.ok(&["logs", &id]);
+    let numbers: Vec<u32> = out
+        .lines()
+        .map(|l| l.trim_start_matches("line-").parse().unwrap())
+        .collect();
+    assert_eq!(numbers.last(), Some(&399));
+    assert!(numbers[0] > 0, "nothing was rotated away: {out}");
+    assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "{out}");
+}
+
+#[test]
+fn a_bad_log_opt_is_refused_and_nothing_is_created() {
+    if !hs_tests::require_root() {
+        return;
+    }
+    let world = World::new();
+    for opt in ["max-size=0", "max-file=3", "mode=non-blocking"] {
+        let result = world.run(&["run", "--rm", "--log-opt", opt, &rootfs(), "echo", "ran"]);
+        hs_tests::assert_tool_error(&result, "hs", "invalid --log-opt");
+        assert_eq!(result.1, "");
+    }
+    assert!(world.containers().is_empty(), "{:?}", world.containers());
+}
