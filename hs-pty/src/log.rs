@@ -298,8 +298,7 @@ impl LogWriter {
         let mut fresh = self.path.as_os_str().to_owned();
         fresh.push(".new");
         let fresh = PathBuf::from(fresh);
-        // One left by a monitor killed here would hold records already in
-        // LOG.1.
+        // Empty, whatever a monitor killed between these steps left there.
         ignore_missing(std::fs::remove_file(&fresh))?;
         let file = open_for_append(&fresh)?;
         std::fs::rename(&fresh, &self.path)?;
