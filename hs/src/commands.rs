@@ -132,7 +132,7 @@ fn run(args: RunArgs) -> Outcome {
         );
         return Ok(0);
     }
-    if let hs_state::Rootfs::Image { id, .. } = &spec.config.rootfs {
+    if let Some(id) = &spec.unpack {
         image::unpack(store.root(), id)?;
     }
     let tools = Tools::find()?;

@@ -10,8 +10,11 @@ use crate::error::{HsError, Result};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageInfo {
     pub id: String,
-    /// Extracted layer dirs, top first (overlay lowerdir order).
+    /// Layer dirs, top first (overlay lowerdir order).
     pub lowerdirs: Vec<String>,
+    /// Some layers are still packed (pulled, not yet extracted): the run
+    /// unpacks them first ([`unpack`]).
+    pub packed: bool,
     pub entrypoint: Vec<String>,
     pub cmd: Vec<String>,
     pub env: Vec<String>,
@@ -60,6 +63,7 @@ pub fn find(hs_root: &Path, word: &str, forced: bool) -> Result<Option<ImageInfo
             .iter()
             .map(|d| d.to_string_lossy().into_owned())
             .collect(),
+        packed: !info.packed.is_empty(),
         entrypoint: run.entrypoint.unwrap_or_default(),
         cmd: run.cmd.unwrap_or_default(),
         env: run.env.unwrap_or_default(),

@@ -15,6 +15,8 @@ use crate::limits;
 #[derive(Debug, Clone)]
 pub struct RunSpec {
     pub config: Config,
+    /// The image whose packed layers the run extracts before it starts.
+    pub unpack: Option<String>,
     pub name: Option<String>,
     pub detach: bool,
     pub dry_run: bool,
@@ -132,8 +134,14 @@ pub fn from_args(args: &RunArgs, ctx: &Context<'_>) -> Result<RunSpec> {
         tmpfs,
         created: chrono::Utc::now(),
     };
+    let unpack = target
+        .image
+        .as_ref()
+        .filter(|image| image.packed)
+        .map(|image| image.id.clone());
     Ok(RunSpec {
         config,
+        unpack,
         name: args.name.clone(),
         detach: args.detach,
         dry_run: args.dry_run,
@@ -441,6 +449,7 @@ mod tests {
         Ok((name == "busybox").then(|| ImageInfo {
             id: "sha256:abc".into(),
             lowerdirs: vec!["/layers/1".into()],
+            packed: false,
             entrypoint: vec![],
             cmd: vec!["sh".into()],
             env: vec!["PATH=/bin".into(), "A=image".into()],
@@ -464,6 +473,20 @@ mod tests {
 
     fn spec(words: &[&str]) -> Result<RunSpec> {
         spec_with(words, &no_image)
+    }
+
+    #[test]
+    fn only_an_image_with_packed_layers_is_unpacked_by_the_run() {
+        assert_eq!(
+            spec_with(&["busybox"], &busybox_image).unwrap().unpack,
+            None
+        );
+        let packed = |name: &str, forced: bool| {
+            busybox_image(name, forced).map(|i| i.map(|i| ImageInfo { packed: true, ..i }))
+        };
+        let unpack = spec_with(&["busybox"], &packed).unwrap().unpack;
+        assert_eq!(unpack.as_deref(), Some("sha256:abc"));
+        assert_eq!(spec(&["ls"]).unwrap().unpack, None);
     }
 
     #[test]
