@@ -77,6 +77,38 @@ pub struct Config {
 }
 
 impl Config {
+    /// `command` on `rootfs`, every other field as a document without it
+    /// gets it (`from_document`): no limits, volumes or options, the init
+    /// on, created now.
+    pub fn new(command: Vec<String>, rootfs: Rootfs) -> Config {
+        Config {
+            version: SCHEMA_VERSION,
+            command,
+            env: Vec::new(),
+            workdir: None,
+            hostname: None,
+            user: None,
+            rootfs,
+            volumes: Vec::new(),
+            limits: Limits::default(),
+            tty: false,
+            interactive: false,
+            auto_remove: false,
+            init: true,
+            detach_keys: None,
+            cgroup_parent: None,
+            cap_add: Vec::new(),
+            cap_drop: Vec::new(),
+            privileged: false,
+            read_only: false,
+            no_new_privileges: false,
+            log_max_size: None,
+            log_max_files: None,
+            tmpfs: Vec::new(),
+            created: Utc::now(),
+        }
+    }
+
     /// A config document as a user or the front-end hands it to `hs-state
     /// create`: `version` defaults to the current one and `created` to now;
     /// a newer version is refused rather than misread.
@@ -236,6 +268,17 @@ mod tests {
         assert_eq!(config.version, SCHEMA_VERSION);
         assert!(config.init);
         assert!((Utc::now() - config.created).num_seconds() < 60);
+    }
+
+    #[test]
+    fn new_gives_the_defaults_of_a_minimal_document() {
+        let parsed =
+            Config::from_document(br#"{"command":["sh"],"rootfs":{"kind":"host"}}"#).unwrap();
+        let built = Config {
+            created: parsed.created,
+            ..Config::new(vec!["sh".into()], Rootfs::Host { dirs: None })
+        };
+        assert_eq!(built, parsed);
     }
 
     #[test]

@@ -670,30 +670,12 @@ mod tests {
 
     fn config(created_secs: i64) -> Config {
         Config {
-            version: SCHEMA_VERSION,
-            command: vec!["sh".into(), "-c".into(), "echo hi".into()],
             env: vec!["A=1".into()],
-            workdir: None,
-            hostname: None,
-            user: None,
-            rootfs: Rootfs::Host { dirs: None },
-            volumes: Vec::new(),
-            limits: Default::default(),
-            tty: false,
-            interactive: false,
-            auto_remove: false,
-            init: true,
-            detach_keys: None,
-            cgroup_parent: None,
-            cap_add: vec![],
-            cap_drop: vec![],
-            privileged: false,
-            read_only: false,
-            no_new_privileges: false,
-            log_max_size: None,
-            log_max_files: None,
-            tmpfs: vec![],
             created: chrono::DateTime::from_timestamp(created_secs, 0).unwrap(),
+            ..Config::new(
+                vec!["sh".into(), "-c".into(), "echo hi".into()],
+                Rootfs::Host { dirs: None },
+            )
         }
     }
 

@@ -426,36 +426,14 @@ pub fn shell_quote(word: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hs_state::schema::{Volume, SCHEMA_VERSION};
+    use hs_state::schema::Volume;
 
     const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
     fn config(rootfs: Rootfs) -> Config {
         Config {
-            version: SCHEMA_VERSION,
-            command: vec!["sh".into(), "-c".into(), "echo hi".into()],
             env: vec!["PATH=/bin".into()],
-            workdir: None,
-            hostname: None,
-            user: None,
-            rootfs,
-            volumes: vec![],
-            limits: Limits::default(),
-            tty: false,
-            interactive: false,
-            auto_remove: false,
-            init: true,
-            detach_keys: None,
-            cgroup_parent: None,
-            cap_add: vec![],
-            cap_drop: vec![],
-            privileged: false,
-            read_only: false,
-            no_new_privileges: false,
-            log_max_size: None,
-            log_max_files: None,
-            tmpfs: vec![],
-            created: chrono::Utc::now(),
+            ..Config::new(vec!["sh".into(), "-c".into(), "echo hi".into()], rootfs)
         }
     }
 
