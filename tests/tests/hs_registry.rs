@@ -4,7 +4,7 @@ mod hs_support;
 mod image_support;
 
 use hs_support::World;
-use image_support::{busybox_layout, push_escaping_image, Registry};
+use image_support::{busybox_layout, escaping_layout, push_busybox, push_layout, Registry};
 
 #[test]
 fn loaded_oci_layout_runs_by_its_id() {
@@ -32,22 +32,18 @@ fn pulled_image_runs_by_reference_and_a_second_pull_is_up_to_date() {
         return;
     }
     let world = World::new();
-    let registry = Registry::start();
-    let dir = hs_tests::tempdir_in_target("hs-pull");
-    let layout = dir.path().join("layout");
-    busybox_layout(&layout, "v1");
-    registry.push(&layout, "v1", "test/bb:v1");
-    let reference = registry.reference("test/bb:v1");
-    let first = world.ok(&["pull", "--insecure", &reference]);
+    let pushed = push_busybox("test/bb:v1");
+    let reference = &pushed.reference;
+    let first = world.ok(&["pull", "--insecure", reference]);
     assert!(
         first.contains(&format!("Status: Downloaded newer image for {reference}")),
         "{first}"
     );
     assert_eq!(first.lines().last(), Some(reference.as_str()), "{first}");
-    let (code, out, err) = world.run(&["run", "--rm", &reference, "cat", "/etc/hostname"]);
+    let (code, out, err) = world.run(&["run", "--rm", reference, "cat", "/etc/hostname"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "busybox\n");
-    let again = world.ok(&["pull", "--insecure", &reference]);
+    let again = world.ok(&["pull", "--insecure", reference]);
     assert!(again.contains("Status: Image is up to date for"), "{again}");
 }
 
@@ -73,13 +69,10 @@ fn run_of_a_pulled_image_whose_layer_is_unsafe_fails_with_125_and_leaves_no_cont
         return;
     }
     let world = World::new();
-    let registry = Registry::start();
-    let dir = hs_tests::tempdir_in_target("hs-pull");
-    let layout = dir.path().join("layout");
-    push_escaping_image(&registry, &layout, "test/evil:v1", "hs-run-pulled-evil");
-    let reference = registry.reference("test/evil:v1");
-    world.ok(&["pull", "--insecure", &reference]);
-    let (code, out, err) = world.run(&["run", "--rm", &reference, "true"]);
+    let pushed = push_layout("test/evil:v1", |l| escaping_layout(l, "hs-run-pulled-evil"));
+    let reference = &pushed.reference;
+    world.ok(&["pull", "--insecure", reference]);
+    let (code, out, err) = world.run(&["run", "--rm", reference, "true"]);
     assert_eq!(code, 125, "{err}");
     assert!(out.is_empty(), "{out}");
     assert_eq!(err.lines().count(), 1, "{err}");

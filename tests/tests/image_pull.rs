@@ -3,39 +3,15 @@
 
 mod image_support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::Ordering;
 
 use hs_tests::{assert_tool_error, run, Env};
 use image_support::*;
-use tempfile::TempDir;
 
 fn pull(env: &Env, reference: &str) -> serde_json::Value {
     let out = image_ok(env, &["pull", "--insecure", reference]);
     serde_json::from_str(out.trim()).unwrap()
-}
-
-/// The busybox image pushed to a registry of its own.
-struct Pushed {
-    registry: Registry,
-    layout: PathBuf,
-    reference: String,
-    _dir: TempDir,
-}
-
-/// Starts a registry and pushes the busybox image to it as `repo_tag`.
-fn push_busybox(repo_tag: &str) -> Pushed {
-    let registry = Registry::start();
-    let dir = hs_tests::tempdir_in_target("pull");
-    let layout = dir.path().join("layout");
-    busybox_layout(&layout, "v1");
-    registry.push(&layout, "v1", repo_tag);
-    Pushed {
-        reference: registry.reference(repo_tag),
-        registry,
-        layout,
-        _dir: dir,
-    }
 }
 
 /// The digests of the layer blobs of the layout's single image.
@@ -260,6 +236,12 @@ fn store_entries(env: &Env, sub: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A refused unpack left no layer dir and no staging dir.
+fn assert_nothing_unpacked(env: &Env) {
+    assert!(store_entries(env, "layers").is_empty());
+    assert!(store_entries(env, "tmp").is_empty());
+}
+
 #[test]
 fn pulled_layer_stays_packed_until_its_first_use() {
     if !hs_tests::require_root() {
@@ -355,8 +337,7 @@ fn packed_layer_not_matching_its_diff_id_is_refused_on_first_use() {
     .unwrap();
     let result = run(hs_image(&env).args(["lowerdirs", reference]));
     assert_tool_error(&result, "hs-image", "digest mismatch");
-    assert!(store_entries(&env, "layers").is_empty());
-    assert!(store_entries(&env, "tmp").is_empty());
+    assert_nothing_unpacked(&env);
 }
 
 #[test]
@@ -378,17 +359,12 @@ fn layer_escaping_its_dir_is_refused_on_first_use() {
         return;
     }
     let env = Env::new();
-    let registry = Registry::start();
-    let dir = hs_tests::tempdir_in_target("pull");
-    let layout = dir.path().join("layout");
-    push_escaping_image(&registry, &layout, "test/evil:v1", "hs-pulled-evil");
-    let reference = registry.reference("test/evil:v1");
-    pull(&env, &reference);
-    let result = run(hs_image(&env).args(["lowerdirs", &reference]));
+    let pushed = push_layout("test/evil:v1", |l| escaping_layout(l, "hs-pulled-evil"));
+    pull(&env, &pushed.reference);
+    let result = run(hs_image(&env).args(["lowerdirs", &pushed.reference]));
     assert_tool_error(&result, "hs-image", "a parent is a symlink");
     assert!(!Path::new("/tmp/hs-pulled-evil").exists());
-    assert!(store_entries(&env, "layers").is_empty());
-    assert!(store_entries(&env, "tmp").is_empty());
+    assert_nothing_unpacked(&env);
 }
 
 #[test]
@@ -397,16 +373,8 @@ fn layer_escaping_its_dir_is_refused_by_pull_unpack() {
         return;
     }
     let env = Env::new();
-    let registry = Registry::start();
-    let dir = hs_tests::tempdir_in_target("pull");
-    let layout = dir.path().join("layout");
-    push_escaping_image(&registry, &layout, "test/evil2:v1", "hs-pulled-evil2");
-    let result = run(hs_image(&env).args([
-        "pull",
-        "--insecure",
-        "--unpack",
-        &registry.reference("test/evil2:v1"),
-    ]));
+    let pushed = push_layout("test/evil2:v1", |l| escaping_layout(l, "hs-pulled-evil2"));
+    let result = run(hs_image(&env).args(["pull", "--insecure", "--unpack", &pushed.reference]));
     assert_tool_error(&result, "hs-image", "a parent is a symlink");
     assert!(!Path::new("/tmp/hs-pulled-evil2").exists());
     assert_store_empty(&env);
@@ -418,9 +386,6 @@ fn layer_that_is_not_a_tar_is_refused_by_the_pull() {
         return;
     }
     let env = Env::new();
-    let registry = Registry::start();
-    let dir = hs_tests::tempdir_in_target("pull");
-    let layout = dir.path().join("layout");
     let zstd_frame = b"\x28\xb5\x2f\xfd\x00\x58\x11\x00\x00hello".repeat(64);
     let image = OciImage {
         arch: "amd64",
@@ -428,10 +393,8 @@ fn layer_that_is_not_a_tar_is_refused_by_the_pull() {
         gzip: false,
         cmd: vec!["/bin/sh"],
     };
-    write_oci_layout(&layout, &[image], "v1");
-    registry.push(&layout, "v1", "test/zstd:v1");
-    let result =
-        run(hs_image(&env).args(["pull", "--insecure", &registry.reference("test/zstd:v1")]));
+    let pushed = push_layout("test/zstd:v1", |l| write_oci_layout(l, &[image], "v1"));
+    let result = run(hs_image(&env).args(["pull", "--insecure", &pushed.reference]));
     assert_tool_error(&result, "hs-image", "zstd compression is not supported");
     assert_store_empty(&env);
 }

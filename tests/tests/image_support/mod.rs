@@ -210,8 +210,39 @@ pub fn busybox_layout(layout: &Path, tag: &str) {
     write_oci_layout(layout, &[image], tag);
 }
 
-/// An image whose layer writes `/tmp/NAME` through a symlinked parent.
-pub fn push_escaping_image(registry: &Registry, layout: &Path, repo_tag: &str, name: &str) {
+/// An image pushed to a registry of its own.
+pub struct Pushed {
+    pub registry: Registry,
+    /// The OCI layout it was pushed from (kept while this lives).
+    pub layout: PathBuf,
+    pub reference: String,
+    _dir: TempDir,
+}
+
+/// Starts a registry and pushes to it, as `repo_tag`, the OCI layout
+/// (tagged `v1`) that `write` makes in the dir it is given.
+pub fn push_layout(repo_tag: &str, write: impl FnOnce(&Path)) -> Pushed {
+    let registry = Registry::start();
+    let dir = hs_tests::tempdir_in_target("pull");
+    let layout = dir.path().join("layout");
+    write(&layout);
+    registry.push(&layout, "v1", repo_tag);
+    Pushed {
+        reference: registry.reference(repo_tag),
+        registry,
+        layout,
+        _dir: dir,
+    }
+}
+
+/// The busybox image, pushed as `repo_tag` (see [`push_layout`]).
+pub fn push_busybox(repo_tag: &str) -> Pushed {
+    push_layout(repo_tag, |layout| busybox_layout(layout, "v1"))
+}
+
+/// A one-image layout (tag `v1`) whose layer writes `/tmp/NAME` through a
+/// symlinked parent.
+pub fn escaping_layout(layout: &Path, name: &str) {
     let evil = {
         let mut b = tar::Builder::new(Vec::new());
         raw_entry(&mut b, tar::EntryType::Symlink, "out", "/tmp", b"");
@@ -231,7 +262,6 @@ pub fn push_escaping_image(registry: &Registry, layout: &Path, repo_tag: &str, n
         cmd: vec!["/bin/sh"],
     };
     write_oci_layout(layout, &[image], "v1");
-    registry.push(layout, "v1", repo_tag);
 }
 
 /// Asserts the store holds nothing visible or staged: no image listed,
